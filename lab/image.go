@@ -46,7 +46,8 @@ type binarySpec struct {
 // before looking at PATH.
 var imageBinaries = []binarySpec{
 	{Name: "dash", Links: []string{"/bin/sh"}, Package: "dash"},
-	{Name: "bash", Package: "bash"},
+	// bash runs ipvsadm-save and ipvsadm-restore (#!/bin/bash).
+	{Name: "bash", Links: []string{"/bin/bash"}, Package: "bash"},
 	{Name: "ipvsadm", Package: "ipvsadm"},
 	{Name: "ipvsadm-save", Package: "ipvsadm"},
 	{Name: "ipvsadm-restore", Package: "ipvsadm"},
