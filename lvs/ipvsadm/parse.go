@@ -236,9 +236,9 @@ var optNames = [numOpts]string{
 // options: '+' compulsory, 'x' illegal, '1' exclusive, ' ' optional.
 var commandsVOptions = [...]string{
 	//                 -n -c svc -s -p -M -r fwd -w -x -y -mc tot dmn -st -rt thr -pc srt sid -ex ops -pe -b grp port ttl size tinf type tprt nocs csum remc
-	CmdAddService:    "xx+   xxxxxxxxxxxxxxxxx   xxxxxxxxxx",
-	CmdEditService:   "xx+   xxxxxxxxxxxxxxxxx   xxxxxxxxxx",
-	CmdDeleteService: "xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+	CmdAddService:    "xx+   xxxxxxxxxxxxxxx   xxxxxxxxxx",
+	CmdEditService:   "xx+   xxxxxxxxxxxxxxx   xxxxxxxxxx",
+	CmdDeleteService: "xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
 	CmdFlush:         "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
 	CmdList:          " 11xxxxxxxxx11       xxxxxxx xxxxx",
 	CmdAddServer:     "xx+xxx+    xxxxxxxxxxxxxxxxxx     ",
