@@ -4,7 +4,7 @@
 set -eu
 
 say()   { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-note()  { printf '   %s\n' "$*"; }
+note()  { if [ -n "$*" ]; then printf '   %s\n' "$*"; else echo; fi; }
 run()   { printf '\n$ %s\n' "$*"; "$@"; }
 in_ns() { ns=$1; shift; ip netns exec "$ns" "$@"; }
 
@@ -24,26 +24,23 @@ note "  lanclient 192.0.2.50      (a client on the back LAN, for direct routing)
 
 ip link add br-front type bridge && ip link set br-front up
 ip link add br-back type bridge && ip link set br-back up
-plug() { # plug NS BRIDGE ADDR/LEN [GATEWAY]
-	ns=$1 br=$2 addr=$3 gw=${4:-}
+plug() { # plug NS BRIDGE IFNAME ADDR/LEN [GATEWAY]
+	ns=$1 br=$2 dev=$3 addr=$4 gw=${5:-}
 	ip netns list | grep -qw "$ns" || ip netns add "$ns"
-	ifname="$ns-$br"; ifname=$(printf '%s' "$ifname" | cut -c1-15)
-	ip link add "$ifname" type veth peer name eth-tmp
-	ip link set eth-tmp netns "$ns"
-	ip link set "$ifname" master "$br" up
-	n=$(in_ns "$ns" sh -c 'ls /sys/class/net | grep -c ^eth' || true)
-	in_ns "$ns" ip link set eth-tmp name "eth$n"
-	in_ns "$ns" ip addr add "$addr" dev "eth$n"
-	in_ns "$ns" ip link set "eth$n" up
+	host=$(printf '%s' "$ns-$dev" | cut -c1-15)
+	ip link add "$host" type veth peer name "$dev" netns "$ns"
+	ip link set "$host" master "$br" up
+	in_ns "$ns" ip addr add "$addr" dev "$dev"
+	in_ns "$ns" ip link set "$dev" up
 	in_ns "$ns" ip link set lo up
 	[ -z "$gw" ] || in_ns "$ns" ip route replace default via "$gw"
 }
-plug client    br-front 198.51.100.10/24 198.51.100.1
-plug director  br-front 198.51.100.1/24
-plug director  br-back  192.0.2.1/24
-plug rs1       br-back  $RS1/24 192.0.2.1
-plug rs2       br-back  $RS2/24 192.0.2.1
-plug lanclient br-back  192.0.2.50/24
+plug client    br-front eth0 198.51.100.10/24 198.51.100.1
+plug director  br-front eth0 198.51.100.1/24
+plug director  br-back  eth1 192.0.2.1/24
+plug rs1       br-back  eth0 $RS1/24 192.0.2.1
+plug rs2       br-back  eth0 $RS2/24 192.0.2.1
+plug lanclient br-back  eth0 192.0.2.50/24
 in_ns director sysctl -qw net.ipv4.ip_forward=1
 
 for rs in rs1 rs2; do
