@@ -51,6 +51,8 @@ var imageModules = []moduleSpec{
 	{Name: "veth"}, {Name: "bridge"}, {Name: "dummy"}, {Name: "sch_netem"},
 	{Name: "ipip"}, {Name: "ip6_tunnel"}, {Name: "sit"}, {Name: "fou"}, {Name: "fou6", Optional: true},
 	{Name: "ip_gre"}, {Name: "ip6_gre"},
+	// virtio-serial carries the script's output (see run.go).
+	{Name: "virtio_pci"}, {Name: "virtio_console"},
 }
 
 // moduleName normalises a module file or name the way modprobe does:

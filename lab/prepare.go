@@ -148,16 +148,20 @@ func Prepare(ctx context.Context, opt PrepareOptions) (Image, error) {
 	sum := sha256.Sum256(fp.Bytes())
 	img.Initrd = filepath.Join(dir, "initramfs-"+hex.EncodeToString(sum[:8])+".cpio.lz4")
 	if _, err := os.Stat(img.Initrd); err == nil {
+		now := time.Now()
+		_ = os.Chtimes(img.Initrd, now, now) // its age tells when it was last used
 		return img, nil
 	}
 	fmt.Fprintf(log, "lab: building the base initramfs %s\n", filepath.Base(img.Initrd))
 	if err := buildInitrd(ctx, plan, modRoot, img.Initrd); err != nil {
 		return Image{}, err
 	}
-	// Older images of this cache are never used again.
+	// Drop images unused for a day. Not at once: a test binary built
+	// from other code (another checkout's, or before an edit) may be
+	// using its own image right now.
 	old, _ := filepath.Glob(filepath.Join(dir, "initramfs-*.cpio.lz4"))
 	for _, o := range old {
-		if o != img.Initrd {
+		if st, err := os.Stat(o); err == nil && o != img.Initrd && time.Since(st.ModTime()) > 24*time.Hour {
 			os.Remove(o)
 		}
 	}

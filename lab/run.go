@@ -30,7 +30,8 @@ var (
 	ErrTimeout = errors.New("lab VM timed out")
 )
 
-// DefaultModules are loaded before the script when Options.Modules is nil.
+// DefaultModules are loaded before the script when Options.Modules is nil
+// (init.sh loads the virtio modules for the output ports in any case).
 // crc32c_generic comes first: ip_vs needs libcrc32c's crc32c transform
 // and does not load it by itself in time.
 var DefaultModules = []string{"crc32c_generic", "ip_vs"}
@@ -69,6 +70,9 @@ type Options struct {
 	Log      io.Writer
 	// KernelArgs are appended to the kernel command line.
 	KernelArgs []string
+	// QemuArgs are appended to qemu's arguments (devices for an
+	// experiment, say).
+	QemuArgs []string
 }
 
 // Result is what a run produced.
@@ -187,7 +191,7 @@ func runArchive(w io.Writer, opt Options) error {
 func kernelCmdline(extra []string) string {
 	args := []string{
 		"console=ttyS0", "quiet", "panic=-1", "oops=panic",
-		"8250.nr_uarts=4", "tsc=reliable", "no_timer_check", "rdinit=/init",
+		"8250.nr_uarts=2", "tsc=reliable", "no_timer_check", "rdinit=/init",
 	}
 	return strings.Join(append(args, extra...), " ")
 }
@@ -266,9 +270,7 @@ func (b *lockedBuffer) Bytes() []byte {
 	return bytes.Clone(b.buf.Bytes())
 }
 
-// boot runs qemu with four serial ports, each a pipe read here: ttyS0 the
-// console, ttyS1 the script's stdout, ttyS2 its stderr, ttyS3 control lines
-// from init.sh.
+// boot runs qemu and collects what the guest sends.
 func boot(ctx context.Context, kernel, initrd string, opt Options) (Result, error) {
 	res := Result{ExitCode: -1}
 	mem, cpus := opt.Memory, opt.CPUs
@@ -282,6 +284,8 @@ func boot(ctx context.Context, kernel, initrd string, opt Options) (Result, erro
 	if err != nil {
 		return res, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
+	// Four pipes, read here: the console (ttyS0), the script's stdout and
+	// stderr (virtio-serial ports 1 and 2), control lines (ttyS1).
 	var readers, writers []*os.File
 	closeAll := func(fs []*os.File) {
 		for _, f := range fs {
@@ -306,12 +310,17 @@ func boot(ctx context.Context, kernel, initrd string, opt Options) (Result, erro
 		"-kernel", kernel, "-initrd", initrd,
 		"-append", kernelCmdline(opt.KernelArgs),
 	}
+	// ExtraFiles become fd 3, 4, ...; qemu opens them by path.
 	for i := range 4 {
-		// ExtraFiles become fd 3, 4, ...; qemu opens them by path.
-		args = append(args,
-			"-chardev", fmt.Sprintf("file,id=s%d,path=/dev/fd/%d", i, 3+i),
-			"-serial", fmt.Sprintf("chardev:s%d", i))
+		args = append(args, "-chardev", fmt.Sprintf("file,id=c%d,path=/dev/fd/%d", i, 3+i))
 	}
+	args = append(args,
+		"-serial", "chardev:c0", "-serial", "chardev:c3",
+		"-device", "virtio-serial-pci,max_ports=3",
+		"-device", "virtserialport,chardev=c1,nr=1,name=lab.stdout",
+		"-device", "virtserialport,chardev=c2,nr=2,name=lab.stderr",
+	)
+	args = append(args, opt.QemuArgs...)
 	cmd := exec.Command(qemu, args...)
 	cmd.ExtraFiles = writers
 	var qemuErr bytes.Buffer
