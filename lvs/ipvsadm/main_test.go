@@ -125,6 +125,11 @@ var mainCases = []struct {
 
 func runSteps(t *testing.T, k *fakeKernel, steps []step) string {
 	t.Helper()
+	return runStepsWith(t, k, steps, testResolver)
+}
+
+func runStepsWith(t *testing.T, k *fakeKernel, steps []step, res Resolver) string {
+	t.Helper()
 	var b strings.Builder
 	for _, s := range steps {
 		prog := s.prog
@@ -137,7 +142,7 @@ func runSteps(t *testing.T, k *fakeKernel, steps []step) string {
 			Stdout:   &stdout,
 			Stderr:   &stderr,
 			Kernel:   k,
-			Resolver: testResolver,
+			Resolver: res,
 			Version:  "test",
 		}
 		code := Main(context.Background(), prog, splitArgs(s.args), env)

@@ -44,6 +44,8 @@ type SystemResolver struct {
 	ServicesFile string
 	// Timeout bounds each DNS query; zero means 5 s.
 	Timeout time.Duration
+	// FilesOnly skips DNS (tests must not query it).
+	FilesOnly bool
 
 	services []serviceEntry
 	loaded   bool
@@ -97,6 +99,9 @@ func (r *SystemResolver) LookupHost(ctx context.Context, name string) (netip.Add
 			}
 		}
 	}
+	if r.FilesOnly {
+		return netip.Addr{}, false
+	}
 	ctx, cancel := context.WithTimeout(ctx, r.timeout())
 	defer cancel()
 	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip4", name)
@@ -112,6 +117,9 @@ func (r *SystemResolver) LookupAddr(ctx context.Context, addr netip.Addr) (strin
 		if ip, err := netip.ParseAddr(h[0]); err == nil && ip == addr {
 			return h[1], true
 		}
+	}
+	if r.FilesOnly {
+		return "", false
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.timeout())
 	defer cancel()
