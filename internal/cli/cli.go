@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 
 	ucli "github.com/urfave/cli/v2"
+
+	"github.com/lvsctl/lvsctl/lvs/ipvsadm"
 )
 
 // Version is set at build time by the Makefile (git describe).
@@ -29,6 +31,9 @@ type Stdio struct {
 	In  io.Reader
 	Out io.Writer
 	Err io.Writer
+
+	// openKernel replaces the kernel client in tests.
+	openKernel func() (ipvsadm.Kernel, func() error, error)
 }
 
 // compatPrograms are the names under which the binary is another program.

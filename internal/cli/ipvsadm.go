@@ -21,12 +21,26 @@ func runIPVSAdm(ctx context.Context, prog string, args []string, stdio Stdio) in
 		Getenv:   os.Getenv,
 		Version:  Version,
 	}
-	client, err := ipvs.Open(ipvs.Options{})
+	open := stdio.openKernel
+	if open == nil {
+		open = openKernel
+	}
+	kernel, closeKernel, err := open()
 	if err != nil {
 		env.KernelErr = err
 	} else {
-		defer client.Close()
-		env.Kernel = client
+		defer closeKernel()
+		env.Kernel = kernel
 	}
 	return ipvsadm.Main(ctx, prog, args, env)
+}
+
+// openKernel connects to the kernel's IPVS in the process's own network
+// namespace.
+func openKernel() (ipvsadm.Kernel, func() error, error) {
+	c, err := ipvs.Open(ipvs.Options{})
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, c.Close, nil
 }
