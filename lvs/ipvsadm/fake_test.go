@@ -125,7 +125,8 @@ func (k *fakeKernel) Exec(_ context.Context, op lvs.Op) error {
 		case op.Kind == lvs.AddDestination && idx >= 0:
 			return kerr(cmd, unix.EEXIST)
 		case op.Kind == lvs.AddDestination:
-			s.dests = append(s.dests, op.Destination)
+			// The kernel adds a destination at the head of its list.
+			s.dests = append([]lvs.Destination{op.Destination}, s.dests...)
 		case idx < 0:
 			return kerr(cmd, unix.ENOENT)
 		case op.Kind == lvs.EditDestination:
@@ -158,17 +159,25 @@ func (k *fakeKernel) Exec(_ context.Context, op lvs.Op) error {
 			k.timeouts.UDP = op.Timeouts.UDP
 		}
 	case lvs.StartDaemon:
+		// The lab VM has eth0 and eth1 (a veth pair) and nothing else.
+		if op.Daemon.Interface != "eth0" && op.Daemon.Interface != "eth1" {
+			return kerr(ipvs.CmdNewDaemon, unix.ENODEV)
+		}
 		for _, d := range k.daemons {
 			if d.State == op.Daemon.State {
 				return kerr(ipvs.CmdNewDaemon, unix.EEXIST)
 			}
 		}
 		d := op.Daemon
-		if d.MaxLen == 0 {
-			d.MaxLen = 1472
-		}
 		if !d.Group.IsValid() {
 			d.Group = netip.MustParseAddr("224.0.0.81")
+		}
+		if d.MaxLen == 0 {
+			// The MTU less the IP and UDP headers.
+			d.MaxLen = 1500 - 20 - 8
+			if d.Group.Is6() {
+				d.MaxLen = 1500 - 40 - 8
+			}
 		}
 		if d.Port == 0 {
 			d.Port = 8848
