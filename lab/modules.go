@@ -88,7 +88,11 @@ func parseModulesDep(r io.Reader) (moduleDeps, error) {
 		if !ok {
 			return nil, fmt.Errorf("modules.dep line %d: no colon", line)
 		}
-		deps[moduleName(file)] = moduleDep{File: file, Deps: strings.Fields(rest)}
+		name := moduleName(file)
+		if name == "" {
+			return nil, fmt.Errorf("modules.dep line %d: no module name in %q", line, file)
+		}
+		deps[name] = moduleDep{File: file, Deps: strings.Fields(rest)}
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("read modules.dep: %w", err)

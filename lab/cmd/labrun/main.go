@@ -37,11 +37,12 @@ func main() {
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("labrun", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var files, env, mods, qemuArgs listFlag
+	var files, env, mods, qemuArgs, kernelArgs listFlag
 	fs.Var(&files, "f", "copy a host file into the guest: `host:guest` (repeatable)")
 	fs.Var(&env, "e", "set `NAME=value` in the script's environment (repeatable)")
 	fs.Var(&mods, "m", "load this `module` before the script, after the defaults (repeatable)")
 	fs.Var(&qemuArgs, "qemu", "pass this `argument` to qemu (repeatable)")
+	fs.Var(&kernelArgs, "karg", "append this `argument` to the kernel command line (repeatable)")
 	command := fs.String("c", "", "run this `script` text instead of a file")
 	prepare := fs.Bool("prepare", false, "only prepare the cache (packages, kernel, image) and exit")
 	console := fs.Bool("console", false, "stream the guest console (kernel messages) to stderr")
@@ -113,7 +114,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(mods) > 0 {
 		opt.Modules = append(append([]string{}, lab.DefaultModules...), mods...)
 	}
-	opt.QemuArgs = qemuArgs
+	opt.QemuArgs, opt.KernelArgs = qemuArgs, kernelArgs
 	if *console {
 		opt.Console = stderr
 	}
