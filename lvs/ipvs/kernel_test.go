@@ -937,6 +937,18 @@ func TestVMBatch(t *testing.T) {
 		t.Errorf("ipvsadm -S -n has %d lines, want %d", lines, len(ops))
 	}
 
+	// A batch where every op fails: each failure costs an NLMSG_ERROR in
+	// the receive buffer, which the packing must not overflow (ENOBUFS).
+	errs, err = n.c.ExecBatch(ctx, ops[:10000])
+	if err != nil {
+		t.Fatalf("all-failing batch: %v", err)
+	}
+	for i, e := range errs {
+		if !errors.Is(e, os.ErrExist) {
+			t.Fatalf("all-failing batch, op %d: %v, want EEXIST", i, e)
+		}
+	}
+
 	// Mixed failures are reported op by op, the last op's included.
 	s0 := ops[0].Service
 	fresh := lvs.Service{Family: lvs.IPv4, Protocol: lvs.UDP, Address: netip.MustParseAddr("192.0.2.7"), Port: 53, Scheduler: "rr", Netmask: 0xffffffff}
@@ -977,7 +989,7 @@ func TestVMConcurrent(t *testing.T) {
 	for g := range 4 {
 		go func() {
 			defer func() { done <- struct{}{} }()
-			for i := range 100 {
+			for i := range 40 {
 				s := lvs.Service{Family: lvs.IPv4, FWMark: uint32(g*1000 + i + 1), Scheduler: "rr", Netmask: 0xffffffff}
 				if err := n.c.AddService(ctx, s); err != nil {
 					errc <- err
@@ -1001,7 +1013,7 @@ func TestVMConcurrent(t *testing.T) {
 	for err := range errc {
 		t.Error(err)
 	}
-	if got, err := n.c.Services(ctx); err != nil || len(got) != 400 {
-		t.Errorf("Services = %d, %v; want 400", len(got), err)
+	if got, err := n.c.Services(ctx); err != nil || len(got) != 160 {
+		t.Errorf("Services = %d, %v; want 160", len(got), err)
 	}
 }
