@@ -105,13 +105,27 @@ func Prepare(ctx context.Context, opt PrepareOptions) (Image, error) {
 		return Image{}, err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return Image{}, fmt.Errorf("lab cache: %w", err)
+		return Image{}, fmt.Errorf("%w: lab cache: %w (prepare once as root: go run ./lab/cmd/labrun -prepare)", ErrUnavailable, err)
 	}
+	// A cache root prepared is usable read-only by other users: no lock,
+	// and nothing may need building.
+	readOnly := false
 	unlock, err := lockDir(ctx, dir)
-	if err != nil {
+	switch {
+	case errors.Is(err, os.ErrPermission):
+		readOnly = true
+	case err != nil:
 		return Image{}, err
+	default:
+		defer unlock()
 	}
-	defer unlock()
+	needWrite := func(what string) error {
+		if !readOnly {
+			return nil
+		}
+		return fmt.Errorf("%w: %s needs %s but is not writable (prepare once as root: go run ./lab/cmd/labrun -prepare)",
+			ErrUnavailable, dir, what)
+	}
 
 	pkg, err := resolveKernel(ctx, log, dir, !opt.NoInstall)
 	if err != nil {
@@ -126,6 +140,9 @@ func Prepare(ctx context.Context, opt PrepareOptions) (Image, error) {
 	_, kerr := os.Stat(img.Kernel)
 	_, merr := os.Stat(filepath.Join(modRoot, "missing"))
 	if kerr != nil || merr != nil {
+		if err := needWrite("the kernel " + rel); err != nil {
+			return Image{}, err
+		}
 		if err := unpackKernel(ctx, log, dir, pkg, rel, kdir, modRoot); err != nil {
 			return Image{}, err
 		}
@@ -151,6 +168,9 @@ func Prepare(ctx context.Context, opt PrepareOptions) (Image, error) {
 		now := time.Now()
 		_ = os.Chtimes(img.Initrd, now, now) // its age tells when it was last used
 		return img, nil
+	}
+	if err := needWrite("a new base initramfs"); err != nil {
+		return Image{}, err
 	}
 	fmt.Fprintf(log, "lab: building the base initramfs %s\n", filepath.Base(img.Initrd))
 	if err := buildInitrd(ctx, plan, modRoot, img.Initrd); err != nil {
@@ -386,9 +406,6 @@ func unpackKernel(ctx context.Context, log io.Writer, dir, pkg, rel, kdir, modRo
 	vmlinux, err := extractVmlinux(ctx, bz)
 	if err != nil {
 		return fmt.Errorf("lab kernel: %w", err)
-	}
-	if err := writeAtomic(filepath.Join(kdir, "vmlinuz"), bz, 0o644); err != nil {
-		return err
 	}
 	if err := writeAtomic(filepath.Join(kdir, "vmlinux"), vmlinux, 0o644); err != nil {
 		return err
