@@ -66,7 +66,10 @@
 // /run (tmpfs), makes /run/netns, brings lo up and loads Options.Modules
 // (by default crc32c_generic, then ip_vs: ip_vs fails to initialise when
 // crc32c_generic is not loaded first). The kernel loads other modules on
-// demand through /sbin/modprobe. There is no network but lo (-nic none).
+// demand through /sbin/modprobe (busybox), ip_vs included on the first
+// IPVS netlink request; a test that needs IPVS absent must stop that, e.g.
+// with Modules: []string{} and `echo /bin/false >/proc/sys/kernel/modprobe`.
+// There is no network but lo (-nic none).
 //
 // Per-run inputs (the script, Files, FileData, Env, the module list) go in
 // a small cpio archive the kernel unpacks before the cached base image, so

@@ -22,6 +22,10 @@ import (
 // wrapped text says why and what to do.
 var ErrUnavailable = errors.New("lab unavailable")
 
+// errDownload marks a failed apt-get download, which fresher package
+// lists may cure.
+var errDownload = errors.New("download failed")
+
 // imageFormat changes whenever the way the base image is laid out changes,
 // so cached images built by older code are rebuilt.
 const imageFormat = "lab-image-1"
@@ -143,7 +147,23 @@ func Prepare(ctx context.Context, opt PrepareOptions) (Image, error) {
 		if err := needWrite("the kernel " + rel); err != nil {
 			return Image{}, err
 		}
-		if err := unpackKernel(ctx, log, dir, pkg, rel, kdir, modRoot); err != nil {
+		err := unpackKernel(ctx, log, dir, pkg, rel, kdir, modRoot)
+		if errors.Is(err, errDownload) && !opt.NoInstall && canInstall() == nil {
+			// Package lists older than the mirror name a kernel it no
+			// longer has: update them and resolve again, once.
+			fmt.Fprintf(log, "lab: %v\nlab: running apt-get update and trying again\n", err)
+			if err = aptGet(ctx, log, "update", "-q"); err == nil {
+				os.Remove(filepath.Join(dir, "kernel-package"))
+				if pkg, err = resolveKernel(ctx, log, dir, true); err == nil {
+					rel = kernelRelease(pkg)
+					kdir = filepath.Join(dir, "kernel-"+rel)
+					modRoot = filepath.Join(kdir, "modules-"+modHash)
+					img = Image{Release: rel, Kernel: filepath.Join(kdir, "vmlinux")}
+					err = unpackKernel(ctx, log, dir, pkg, rel, kdir, modRoot)
+				}
+			}
+		}
+		if err != nil {
 			return Image{}, err
 		}
 	}
@@ -374,7 +394,7 @@ func unpackKernel(ctx context.Context, log io.Writer, dir, pkg, rel, kdir, modRo
 		cmd := exec.CommandContext(ctx, "apt-get", args...)
 		cmd.Dir = debDir
 		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("%w: apt-get download %s: %w\n%s", ErrNoKernel, pkg, err, lastBytes(out, 2000))
+			return fmt.Errorf("%w: %w: apt-get download %s: %w\n%s", ErrNoKernel, errDownload, pkg, err, lastBytes(out, 2000))
 		}
 		debs, _ = filepath.Glob(filepath.Join(debDir, pkg+"_*.deb"))
 		if len(debs) == 0 {
@@ -416,6 +436,13 @@ func unpackKernel(ctx context.Context, log io.Writer, dir, pkg, rel, kdir, modRo
 	if err != nil {
 		os.RemoveAll(modRoot)
 		return fmt.Errorf("lab kernel: %w", err)
+	}
+	// Packages of older kernels are not needed again.
+	others, _ := filepath.Glob(filepath.Join(debDir, "*.deb"))
+	for _, o := range others {
+		if o != debs[0] {
+			os.Remove(o)
+		}
 	}
 	// Written last: its presence marks the tree complete.
 	return writeAtomic(filepath.Join(modRoot, "missing"), []byte(strings.Join(missing, "\n")), 0o644)

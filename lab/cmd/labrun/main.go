@@ -43,6 +43,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.Var(&mods, "m", "load this `module` before the script, after the defaults (repeatable)")
 	fs.Var(&qemuArgs, "qemu", "pass this `argument` to qemu (repeatable)")
 	fs.Var(&kernelArgs, "karg", "append this `argument` to the kernel command line (repeatable)")
+	noMods := fs.Bool("no-default-modules", false, "load no module before the script (not even ip_vs)")
 	command := fs.String("c", "", "run this `script` text instead of a file")
 	prepare := fs.Bool("prepare", false, "only prepare the cache (packages, kernel, image) and exit")
 	console := fs.Bool("console", false, "stream the guest console (kernel messages) to stderr")
@@ -111,7 +112,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		opt.Env[k] = v
 	}
-	if len(mods) > 0 {
+	switch {
+	case *noMods:
+		opt.Modules = append([]string{}, mods...)
+	case len(mods) > 0:
 		opt.Modules = append(append([]string{}, lab.DefaultModules...), mods...)
 	}
 	opt.QemuArgs, opt.KernelArgs = qemuArgs, kernelArgs
