@@ -56,7 +56,7 @@
 // The image holds busybox (httpd, wget, nc, ...), the real ipvsadm,
 // ipvsadm-save and ipvsadm-restore, iproute2 (ip, tc, bridge, ss),
 // iptables and ip6tables over nf_tables (xtables-nft-multi with its
-// extensions), kmod, bash and dash. Real programs come first in PATH and
+// extensions), bash and dash. Real programs come first in PATH and
 // /bin/sh is dash: busybox's shell would run its own `ip` applet, which
 // breaks `ip netns`. Modules: ip_vs and every scheduler, ip_vs_ftp,
 // ip_vs_pe_sip, conntrack and NAT, iptables/nftables matches and tables
@@ -64,8 +64,9 @@
 // IPv6), veth, bridge, dummy, sch_netem, and the ipip, sit, ip6_tunnel,
 // fou, gre tunnels. init.sh mounts /proc, /sys, /dev, /dev/pts, /tmp and
 // /run (tmpfs), makes /run/netns, brings lo up and loads Options.Modules
-// (by default crc32c_generic, then ip_vs: ip_vs fails to initialise when
-// crc32c_generic is not loaded first). The kernel loads other modules on
+// (by default crc32c_generic, then ip_vs: busybox modprobe ignores
+// libcrc32c's softdep on crc32c, so loading ip_vs alone fails unless the
+// kernel's own on-demand loading fetched crc32c first). The kernel loads other modules on
 // demand through /sbin/modprobe (busybox), ip_vs included on the first
 // IPVS netlink request; a test that needs IPVS absent must stop that, e.g.
 // with Modules: []string{} and `echo /bin/false >/proc/sys/kernel/modprobe`.

@@ -65,7 +65,9 @@ var imageBinaries = []binarySpec{
 		},
 		Plugins: "/usr/lib/x86_64-linux-gnu/xtables",
 	},
-	{Name: "kmod", Links: []string{"lsmod"}, Package: "kmod", Optional: true},
+	// Module loading is busybox's modprobe, which ignores modules.softdep:
+	// libcrc32c's "pre: crc32c" is why init.sh loads crc32c_generic first.
+	// kmod's modprobe honours it but brings libcrypto (5 MB) into the image.
 	// keepalived for interoperation tests would be one more line; it is
 	// left out while no lab test needs it because its libraries (perl,
 	// net-snmp, glib) triple the image and add half a second to each boot:
