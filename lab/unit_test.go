@@ -406,3 +406,54 @@ func TestShellQuote(t *testing.T) {
 		}
 	}
 }
+
+// TestPlanImage resolves the image's programs on this host (without
+// building anything) and checks the rules the guest depends on: real
+// programs win over busybox applets, /bin/sh is dash, libraries and the
+// loader come along.
+func TestPlanImage(t *testing.T) {
+	for _, b := range imageBinaries {
+		if _, err := lookHost(b.Name); err != nil && !b.Optional {
+			t.Skipf("host lacks %s (package %s); the prepare step installs it", b.Name, b.Package)
+		}
+	}
+	if _, err := lookHost("busybox"); err != nil {
+		t.Skip("host lacks busybox")
+	}
+	plan, err := planImage(context.Background(), imageBinaries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byGuest := map[string]imageFile{}
+	for _, f := range plan.Files {
+		byGuest[f.Guest] = f
+	}
+	ipPath, _ := lookHost("ip")
+	if f, ok := byGuest[ipPath]; !ok || f.Link != "" {
+		t.Errorf("%s is %+v, want the real iproute2 program", ipPath, f)
+	}
+	for guest, f := range byGuest {
+		if strings.HasSuffix(guest, "/ip") && f.Link != "" {
+			t.Errorf("busybox ip applet at %s would shadow iproute2", guest)
+		}
+	}
+	if f := byGuest["/bin/sh"]; !strings.HasSuffix(f.Link, "/dash") {
+		t.Errorf("/bin/sh is %+v, want a link to dash", f)
+	}
+	if f := byGuest["/sbin/modprobe"]; !strings.HasSuffix(f.Link, "/busybox") {
+		t.Errorf("/sbin/modprobe is %+v, want busybox", f)
+	}
+	var loader, libc, xtMark bool
+	for g := range byGuest {
+		loader = loader || strings.HasPrefix(g, "/lib64/ld-linux")
+		libc = libc || strings.HasSuffix(g, "/libc.so.6")
+		xtMark = xtMark || strings.HasSuffix(g, "/xtables/libxt_mark.so")
+	}
+	if !loader || !libc || !xtMark {
+		t.Errorf("plan lacks the loader (%v), libc (%v) or libxt_mark.so (%v)", loader, libc, xtMark)
+	}
+	var fp bytes.Buffer
+	if err := plan.fingerprint(&fp); err != nil {
+		t.Fatal(err)
+	}
+}
