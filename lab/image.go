@@ -224,11 +224,11 @@ func planImage(ctx context.Context, bins []binarySpec) (imagePlan, error) {
 			plan.Files = append(plan.Files, f)
 		}
 	}
-	var elfs []string
-	addELF := func(host string) error {
+	// Programs and plugins; their libraries are added at the end.
+	var progs []string
+	addProgram := func(host string) {
 		add(imageFile{Guest: host, Host: host})
-		elfs = append(elfs, host)
-		return nil
+		progs = append(progs, host)
 	}
 	realNames := map[string]bool{}
 	for _, b := range bins {
@@ -240,9 +240,7 @@ func planImage(ctx context.Context, bins []binarySpec) (imagePlan, error) {
 			}
 			return imagePlan{}, fmt.Errorf("%w (install package %s)", err, b.Package)
 		}
-		if err := addELF(host); err != nil {
-			return imagePlan{}, err
-		}
+		addProgram(host)
 		realNames[path.Base(host)] = true
 		for _, l := range b.Links {
 			g := l
@@ -259,9 +257,7 @@ func planImage(ctx context.Context, bins []binarySpec) (imagePlan, error) {
 			}
 			for _, e := range ents {
 				if strings.HasSuffix(e.Name(), ".so") {
-					if err := addELF(filepath.Join(b.Plugins, e.Name())); err != nil {
-						return imagePlan{}, err
-					}
+					addProgram(filepath.Join(b.Plugins, e.Name()))
 				}
 			}
 		}
@@ -270,9 +266,7 @@ func planImage(ctx context.Context, bins []binarySpec) (imagePlan, error) {
 	if err != nil {
 		return imagePlan{}, fmt.Errorf("%w (install package busybox-static)", err)
 	}
-	if err := addELF(bb); err != nil {
-		return imagePlan{}, err
-	}
+	addProgram(bb)
 	applets, err := exec.CommandContext(ctx, bb, "--list-full").Output()
 	if err != nil {
 		return imagePlan{}, fmt.Errorf("busybox --list-full: %w", err)
@@ -286,7 +280,7 @@ func planImage(ctx context.Context, bins []binarySpec) (imagePlan, error) {
 	// The kernel runs /sbin/modprobe to load modules on demand (for the
 	// IPVS genetlink family, schedulers, conntrack helpers).
 	add(imageFile{Guest: "/sbin/modprobe", Link: bb})
-	libs, err := elfLibs(elfs)
+	libs, err := elfLibs(progs)
 	if err != nil {
 		return imagePlan{}, err
 	}
@@ -335,7 +329,6 @@ func writeBase(c *cpioWriter, plan imagePlan, modRoot string) error {
 			return err
 		}
 	}
-	_ = c.Dir("/tmp", 0o1777)
 	if err := c.Symlink("/var/run", "/run"); err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -113,18 +114,44 @@ echo done
 	}
 }
 
+// startWatcher cancels a context a moment after the guest prints "started".
+type startWatcher struct {
+	cancel context.CancelFunc
+	seen   atomic.Bool
+}
+
+func (w *startWatcher) Write(p []byte) (int, error) {
+	if strings.Contains(string(p), "started") && !w.seen.Swap(true) {
+		time.AfterFunc(time.Second, w.cancel)
+	}
+	return len(p), nil
+}
+
+// TestRunTimeout checks that a hung guest is killed when the context ends:
+// once cancelled after the script started, and once by Options.Timeout.
 func TestRunTimeout(t *testing.T) {
 	Require(t)
-	start := time.Now()
-	res, err := Run(t.Context(), Options{Script: "echo started; sleep 1000", Timeout: 8 * time.Second})
-	if !errors.Is(err, ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("err = %v, want ErrTimeout and DeadlineExceeded", err)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	w := &startWatcher{cancel: cancel}
+	res, err := Run(ctx, Options{Script: "echo started; sleep 1000", Stdout: w, Timeout: 5 * time.Minute})
+	if !errors.Is(err, ErrTimeout) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want ErrTimeout and Canceled", err)
 	}
-	if d := time.Since(start); d > 15*time.Second {
-		t.Errorf("took %v to kill the VM", d)
+	if d := res.Duration - res.BootDuration; d > 10*time.Second {
+		t.Errorf("the VM ran %v after the script started; the kill came late", d)
 	}
 	if string(res.Stdout) != "started\n" || res.ExitCode != -1 {
 		t.Errorf("stdout %q exit %d, want the partial output and -1", res.Stdout, res.ExitCode)
+	}
+
+	start := time.Now()
+	_, err = Run(t.Context(), Options{Script: "sleep 1000", Timeout: time.Second})
+	if !errors.Is(err, ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want ErrTimeout and DeadlineExceeded", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("Options.Timeout of 1s took %v", d)
 	}
 }
 
