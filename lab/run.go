@@ -9,11 +9,13 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -228,6 +230,13 @@ func Run(ctx context.Context, opt Options) (Result, error) {
 // where a legacy-format stream ends and would take a following archive for
 // more lz4 chunks ("Initramfs unpacking failed: Decoding failed").
 func writeInitrd(base string, opt Options) (string, error) {
+	// Runs killed outright (SIGKILL) leave theirs behind.
+	stale, _ := filepath.Glob(filepath.Join(os.TempDir(), "lvsctl-lab-initrd-*"))
+	for _, s := range stale {
+		if st, err := os.Stat(s); err == nil && time.Since(st.ModTime()) > 6*time.Hour {
+			os.Remove(s)
+		}
+	}
 	f, err := os.CreateTemp("", "lvsctl-lab-initrd-*")
 	if err != nil {
 		return "", fmt.Errorf("lab: %w", err)
@@ -326,6 +335,8 @@ func boot(ctx context.Context, kernel, initrd string, opt Options) (Result, erro
 	args = append(args, opt.QemuArgs...)
 	cmd := exec.Command(qemu, args...)
 	cmd.ExtraFiles = writers
+	// A test binary killed by its -timeout must not leave a hung VM.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	var qemuErr bytes.Buffer
 	cmd.Stderr = &qemuErr
 	start := time.Now()
