@@ -77,6 +77,7 @@ func newApp(stdio Stdio) *ucli.App {
 		ExitErrHandler:  func(*ucli.Context, error) {}, // exit codes are ours to choose
 		Commands: []*ucli.Command{
 			versionCommand(),
+			fwmarkCommand(stdio),
 		},
 	}
 }
