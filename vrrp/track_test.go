@@ -1,0 +1,46 @@
+package vrrp
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestScriptTracker(t *testing.T) {
+	tests := []struct {
+		name       string
+		rise, fall int
+		results    string // s = success, f = failure
+		want       string // state after each: u, U (up), D (down)
+	}{
+		{"first success decides", 3, 3, "s", "U"},
+		{"first failure decides", 3, 3, "f", "D"},
+		{"fall 2 from up", 1, 2, "sfsff", "UUUUD"},
+		{"fall 3 from up", 1, 3, "sfffs", "UUUDU"},
+		{"rise 3 from down", 3, 1, "fsssf", "DDDUD"},
+		{"rise resets on failure", 2, 1, "fsfss", "DDDDU"},
+		{"zero rise and fall are 1", 0, 0, "sfs", "UDU"},
+		{"steady up", 2, 2, "ssss", "UUUU"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tr := NewScriptTracker(tt.rise, tt.fall)
+			if tr.State() != TrackUnknown {
+				t.Fatalf("initial state %v", tr.State())
+			}
+			got := ""
+			prev := TrackUnknown
+			for _, r := range tt.results {
+				st, changed := tr.Observe(r == 's')
+				if changed != (st != prev) {
+					t.Errorf("changed=%v going %v -> %v", changed, prev, st)
+				}
+				prev = st
+				got += map[TrackState]string{TrackUnknown: "u", TrackUp: "U", TrackDown: "D"}[st]
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("states (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
