@@ -158,6 +158,11 @@ func (k ServiceKey) String() string {
 
 func (s Service) String() string { return s.Key().String() }
 
+// Service returns the Service whose Key is k, with no other field set.
+func (k ServiceKey) Service() Service {
+	return Service{Family: k.Family, Protocol: k.Protocol, Address: k.Address, Port: k.Port, FWMark: k.FWMark}
+}
+
 // ForwardMethod is how the director forwards packets to a destination
 // (IP_VS_CONN_F_FWD_MASK bits of the connection flags).
 type ForwardMethod uint32

@@ -30,6 +30,9 @@ type Options struct {
 // Client is a connection to the kernel's IPVS generic-netlink family. It
 // is safe for concurrent use: requests take turns on its one socket.
 type Client struct {
+	// Verbs gives the single-operation methods (AddService, ...) over Exec.
+	lvs.Verbs
+
 	opts Options
 
 	// dial opens a new socket; nil for a client built on a given
@@ -50,6 +53,7 @@ type Client struct {
 // lvs.ErrIPVSUnavailable.
 func Open(opts Options) (*Client, error) {
 	c := &Client{opts: opts}
+	c.Verbs = lvs.VerbsOf(c)
 	c.dial = func() (*netlink.Conn, error) { return dialNetlink(opts.NetNS) }
 	conn, err := c.dial()
 	if err != nil {
@@ -65,6 +69,7 @@ func Open(opts Options) (*Client, error) {
 // fake sockets.
 func newClient(conn *netlink.Conn, opts Options) (*Client, error) {
 	c := &Client{opts: opts}
+	c.Verbs = lvs.VerbsOf(c)
 	if err := c.attach(conn); err != nil {
 		return nil, err
 	}

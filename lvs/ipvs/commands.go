@@ -144,83 +144,10 @@ func (c *Client) Exec(ctx context.Context, op lvs.Op) error {
 	return err
 }
 
-// AddService creates a virtual service (IPVS_CMD_NEW_SERVICE).
-func (c *Client) AddService(ctx context.Context, s lvs.Service) error {
-	return c.Exec(ctx, lvs.Op{Kind: lvs.AddService, Service: s})
-}
-
-// UpdateService changes the scheduler, flags, timeout, netmask and
-// persistence engine of a service (IPVS_CMD_SET_SERVICE).
-func (c *Client) UpdateService(ctx context.Context, s lvs.Service) error {
-	return c.Exec(ctx, lvs.Op{Kind: lvs.EditService, Service: s})
-}
-
-// DeleteService removes a service and its destinations
-// (IPVS_CMD_DEL_SERVICE).
-func (c *Client) DeleteService(ctx context.Context, k lvs.ServiceKey) error {
-	return c.Exec(ctx, lvs.Op{Kind: lvs.DeleteService, Service: keyService(k)})
-}
-
-// AddDestination adds a real server to a service (IPVS_CMD_NEW_DEST).
-func (c *Client) AddDestination(ctx context.Context, k lvs.ServiceKey, d lvs.Destination) error {
-	return c.Exec(ctx, lvs.Op{Kind: lvs.AddDestination, Service: keyService(k), Destination: d})
-}
-
-// UpdateDestination changes a real server's forwarding method, weight,
-// thresholds and tunnel settings (IPVS_CMD_SET_DEST).
-func (c *Client) UpdateDestination(ctx context.Context, k lvs.ServiceKey, d lvs.Destination) error {
-	return c.Exec(ctx, lvs.Op{Kind: lvs.EditDestination, Service: keyService(k), Destination: d})
-}
-
-// DeleteDestination removes a real server from a service
-// (IPVS_CMD_DEL_DEST).
-func (c *Client) DeleteDestination(ctx context.Context, k lvs.ServiceKey, d lvs.Destination) error {
-	return c.Exec(ctx, lvs.Op{Kind: lvs.DeleteDestination, Service: keyService(k), Destination: d})
-}
-
-// Flush removes every service (IPVS_CMD_FLUSH).
-func (c *Client) Flush(ctx context.Context) error {
-	return c.Exec(ctx, lvs.Op{Kind: lvs.Flush})
-}
-
-// Zero clears the counters of every service and destination
-// (IPVS_CMD_ZERO without a service).
-func (c *Client) Zero(ctx context.Context) error {
-	return c.Exec(ctx, lvs.Op{Kind: lvs.Zero, AllServices: true})
-}
-
-// ZeroService clears the counters of one service and its destinations.
-func (c *Client) ZeroService(ctx context.Context, k lvs.ServiceKey) error {
-	return c.Exec(ctx, lvs.Op{Kind: lvs.Zero, Service: keyService(k)})
-}
-
-// SetTimeouts sets the TCP, TCP FIN and UDP timeouts; zero fields stay as
-// they are (IPVS_CMD_SET_CONFIG).
-func (c *Client) SetTimeouts(ctx context.Context, t lvs.Timeouts) error {
-	return c.Exec(ctx, lvs.Op{Kind: lvs.SetTimeouts, Timeouts: t})
-}
-
-// StartSyncDaemon starts a master or backup sync daemon
-// (IPVS_CMD_NEW_DAEMON).
-func (c *Client) StartSyncDaemon(ctx context.Context, d lvs.SyncDaemon) error {
-	return c.Exec(ctx, lvs.Op{Kind: lvs.StartDaemon, Daemon: d})
-}
-
-// StopSyncDaemon stops the sync daemon in the given role
-// (IPVS_CMD_DEL_DAEMON).
-func (c *Client) StopSyncDaemon(ctx context.Context, state lvs.SyncState) error {
-	return c.Exec(ctx, lvs.Op{Kind: lvs.StopDaemon, Daemon: lvs.SyncDaemon{State: state}})
-}
-
-// keyService is the Service whose Key is k.
-func keyService(k lvs.ServiceKey) lvs.Service {
-	return lvs.Service{Family: k.Family, Protocol: k.Protocol, Address: k.Address, Port: k.Port, FWMark: k.FWMark}
-}
-
 // encodeKey encodes the identifying IPVS_CMD_ATTR_SERVICE of k.
 func encodeKey(k lvs.ServiceKey) ([]byte, error) {
 	ae := netlink.NewAttributeEncoder()
-	if err := encodeService(ae, keyService(k), false); err != nil {
+	if err := encodeService(ae, k.Service(), false); err != nil {
 		return nil, err
 	}
 	b, err := ae.Encode()

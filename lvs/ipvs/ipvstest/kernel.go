@@ -64,6 +64,9 @@ func PersistenceEngines61() []string { return []string{"sip"} }
 // Kernel is an in-memory IPVS table. The zero value is not usable; call New.
 // It is safe for concurrent use.
 type Kernel struct {
+	// Verbs gives the single-operation methods (AddService, ...) over Exec.
+	lvs.Verbs
+
 	mu     sync.Mutex
 	closed bool
 
@@ -92,6 +95,7 @@ type service struct {
 // daemon, and every network interface name accepted (see SetInterface).
 func New() *Kernel {
 	k := &Kernel{timeouts: DefaultTimeouts}
+	k.Verbs = lvs.VerbsOf(k)
 	k.SetSchedulers(Schedulers61()...)
 	k.SetPersistenceEngines(PersistenceEngines61()...)
 	return k
@@ -373,70 +377,6 @@ func (k *Kernel) ExecBatch(ctx context.Context, ops []lvs.Op) ([]error, error) {
 		errs[i] = k.apply(cmds[i], ops[i])
 	}
 	return errs, nil
-}
-
-// AddService creates a virtual service (IPVS_CMD_NEW_SERVICE).
-func (k *Kernel) AddService(ctx context.Context, s lvs.Service) error {
-	return k.Exec(ctx, lvs.Op{Kind: lvs.AddService, Service: s})
-}
-
-// UpdateService edits a virtual service (IPVS_CMD_SET_SERVICE).
-func (k *Kernel) UpdateService(ctx context.Context, s lvs.Service) error {
-	return k.Exec(ctx, lvs.Op{Kind: lvs.EditService, Service: s})
-}
-
-// DeleteService removes a service and its destinations.
-func (k *Kernel) DeleteService(ctx context.Context, key lvs.ServiceKey) error {
-	return k.Exec(ctx, lvs.Op{Kind: lvs.DeleteService, Service: keyService(key)})
-}
-
-// AddDestination adds a real server to a service (IPVS_CMD_NEW_DEST).
-func (k *Kernel) AddDestination(ctx context.Context, key lvs.ServiceKey, d lvs.Destination) error {
-	return k.Exec(ctx, lvs.Op{Kind: lvs.AddDestination, Service: keyService(key), Destination: d})
-}
-
-// UpdateDestination edits a real server (IPVS_CMD_SET_DEST).
-func (k *Kernel) UpdateDestination(ctx context.Context, key lvs.ServiceKey, d lvs.Destination) error {
-	return k.Exec(ctx, lvs.Op{Kind: lvs.EditDestination, Service: keyService(key), Destination: d})
-}
-
-// DeleteDestination removes a real server (IPVS_CMD_DEL_DEST).
-func (k *Kernel) DeleteDestination(ctx context.Context, key lvs.ServiceKey, d lvs.Destination) error {
-	return k.Exec(ctx, lvs.Op{Kind: lvs.DeleteDestination, Service: keyService(key), Destination: d})
-}
-
-// Flush removes every service (IPVS_CMD_FLUSH).
-func (k *Kernel) Flush(ctx context.Context) error {
-	return k.Exec(ctx, lvs.Op{Kind: lvs.Flush})
-}
-
-// Zero clears the counters of every service and destination.
-func (k *Kernel) Zero(ctx context.Context) error {
-	return k.Exec(ctx, lvs.Op{Kind: lvs.Zero, AllServices: true})
-}
-
-// ZeroService clears the counters of one service and its destinations.
-func (k *Kernel) ZeroService(ctx context.Context, key lvs.ServiceKey) error {
-	return k.Exec(ctx, lvs.Op{Kind: lvs.Zero, Service: keyService(key)})
-}
-
-// SetTimeouts sets the non-zero timeouts (IPVS_CMD_SET_CONFIG).
-func (k *Kernel) SetTimeouts(ctx context.Context, t lvs.Timeouts) error {
-	return k.Exec(ctx, lvs.Op{Kind: lvs.SetTimeouts, Timeouts: t})
-}
-
-// StartSyncDaemon starts a master or backup sync daemon.
-func (k *Kernel) StartSyncDaemon(ctx context.Context, d lvs.SyncDaemon) error {
-	return k.Exec(ctx, lvs.Op{Kind: lvs.StartDaemon, Daemon: d})
-}
-
-// StopSyncDaemon stops the sync daemon in the given role.
-func (k *Kernel) StopSyncDaemon(ctx context.Context, state lvs.SyncState) error {
-	return k.Exec(ctx, lvs.Op{Kind: lvs.StopDaemon, Daemon: lvs.SyncDaemon{State: state}})
-}
-
-func keyService(k lvs.ServiceKey) lvs.Service {
-	return lvs.Service{Family: k.Family, Protocol: k.Protocol, Address: k.Address, Port: k.Port, FWMark: k.FWMark}
 }
 
 // listed is the service as a listing reports it: the kernel sets
