@@ -78,6 +78,7 @@ func newApp(stdio Stdio) *ucli.App {
 		Commands: []*ucli.Command{
 			versionCommand(),
 			fwmarkCommand(stdio),
+			realserverCommand(stdio),
 		},
 	}
 }
