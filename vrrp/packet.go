@@ -67,8 +67,8 @@ const (
 	ChecksumMessageOnly
 	// ChecksumLegacyUnicast: the pseudo-header with 224.0.0.18 as the
 	// destination although the advert went to a unicast peer, as keepalived
-	// before 1.3.6 computed it; keepalived 2.2 still accepts it (its
-	// old_unicast_checksum option), so Decode does too.
+	// up to 1.3.6 computed it; keepalived 2.2 still detects and accepts it
+	// (old_unicast_checksum), so Decode does too.
 	ChecksumLegacyUnicast
 )
 

@@ -36,10 +36,14 @@ func (s TrackState) String() string {
 	return "unknown"
 }
 
-// NewScriptTracker returns a tracker in the unknown state. rise and fall
-// below 1 count as 1 (keepalived's defaults).
-func NewScriptTracker(rise, fall int) *ScriptTracker {
+// NewScriptTracker returns a tracker in the unknown state, or with
+// initFail (keepalived's init_fail) failed from the start, needing rise
+// successes. rise and fall below 1 count as 1 (keepalived's defaults).
+func NewScriptTracker(rise, fall int, initFail bool) *ScriptTracker {
 	rise, fall = max(rise, 1), max(fall, 1)
+	if initFail {
+		return &ScriptTracker{rise: rise, fall: fall, result: 0, state: TrackDown}
+	}
 	// One result short of OK: the first success makes it OK, and the
 	// first failure, being the first result, makes it failed.
 	return &ScriptTracker{rise: rise, fall: fall, result: rise - 1}
