@@ -35,8 +35,12 @@ type item struct {
 // does recursively at use time: $A=$A would never end.
 const (
 	maxIncludeDepth = 32
-	maxExpansions   = 1000
-	maxLineDepth    = 16
+	maxExpansions   = 10000 // per parse: multi-line definitions that
+	maxLineDepth    = 16    // expand into themselves grow exponentially
+	maxLineExpand   = 1000  // substitutions in one line
+	maxExpandedLen  = 64 << 10
+	maxBraceExpand  = 256
+	maxLines        = 1 << 20 // logical lines, after expansion
 )
 
 type definition struct {
@@ -56,6 +60,10 @@ type lexer struct {
 
 	// pending multi-line definition ($NAME= ... \ continued lines)
 	pending *definition
+	// expansions counts substitutions over the whole parse, lines the
+	// logical lines processed
+	expansions int
+	lines      int
 }
 
 func (lx *lexer) errorf(file string, line int, format string, args ...any) {
@@ -161,6 +169,12 @@ func decomment(s string) (string, bool, error) {
 func (lx *lexer) processLine(file string, line int, text string, depth int) {
 	if depth > maxLineDepth {
 		lx.errorf(file, line, "multi-line definitions nested too deeply")
+		return
+	}
+	if lx.lines++; lx.lines > maxLines {
+		if lx.lines == maxLines+1 {
+			lx.errorf(file, line, "more than %d lines after parameter expansion", maxLines)
+		}
 		return
 	}
 	for range 10 {
@@ -314,10 +328,14 @@ func (lx *lexer) substitute(file, text string) (string, bool, error) {
 			i++
 			continue
 		}
-		if n++; n > maxExpansions {
+		n++
+		if lx.expansions++; lx.expansions > maxExpansions || n > maxLineExpand {
 			return "", false, fmt.Errorf("parameter substitution does not end (recursive definition of %s?)", name)
 		}
 		text = text[:i] + d.value + text[end:]
+		if len(text) > maxExpandedLen {
+			return "", false, fmt.Errorf("parameter substitution makes the line longer than %d bytes (recursive definition of %s?)", maxExpandedLen, name)
+		}
 		changed = true
 	}
 	return text, changed, nil
@@ -360,7 +378,12 @@ func (lx *lexer) include(file string, line int, text string) bool {
 	}
 	hasWild := strings.ContainsAny(pattern, "*?[")
 	var matched []string
-	for _, p := range expandBraces(pattern) {
+	patterns := expandBraces(pattern, maxBraceExpand)
+	if patterns == nil {
+		lx.errorf(file, line, "include %s: more than %d brace expansions", words[1], maxBraceExpand)
+		return true
+	}
+	for _, p := range patterns {
 		names, err := fs.Glob(lx.fsys, fsName(p))
 		if err != nil {
 			lx.errorf(file, line, "include %s: %v", words[1], err)
@@ -422,7 +445,8 @@ func fsName(p string) string {
 
 // expandBraces does csh brace expansion ("a{b,c}d" -> abd, acd), which
 // keepalived gets from glob(GLOB_BRACE). Unbalanced braces stay literal.
-func expandBraces(s string) []string {
+// It gives up (nil) beyond max results: the count grows exponentially.
+func expandBraces(s string, max int) []string {
 	open := strings.IndexByte(s, '{')
 	if open < 0 {
 		return []string{s}
@@ -447,11 +471,19 @@ func expandBraces(s string) []string {
 	if close < 0 {
 		return []string{s}
 	}
+	rests := expandBraces(s[close+1:], max)
+	if rests == nil {
+		return nil
+	}
 	var out []string
 	start := open + 1
 	for _, c := range append(commas, close) {
-		for _, rest := range expandBraces(s[close+1:]) {
-			for _, mid := range expandBraces(s[start:c]) {
+		mids := expandBraces(s[start:c], max)
+		if mids == nil || len(out)+len(mids)*len(rests) > max {
+			return nil
+		}
+		for _, rest := range rests {
+			for _, mid := range mids {
 				out = append(out, s[:open]+mid+rest)
 			}
 		}
