@@ -40,7 +40,7 @@ restores exactly them; running "up" again changes nothing. IPv6 VIPs need
 no ARP settings.`
 
 func newRealserverCommand(env realserverEnv) *ucli.Command {
-	stateFlag := &ucli.StringFlag{Name: "state", Value: netif.DefaultStatePath, Usage: "state `FILE` recording what up changed"}
+	stateFlag := &ucli.StringFlag{Name: "state", Usage: "state `FILE` recording what up changed (default: /run/lvsctl/realserver-netINODE.json, one per network namespace)"}
 	vips := func(c *ucli.Context) ([]netip.Addr, error) {
 		var out []netip.Addr
 		for _, v := range c.StringSlice("vip") {

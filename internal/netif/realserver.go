@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // Mode is how the director forwards to this real server.
@@ -33,10 +35,19 @@ func ParseMode(s string) (Mode, error) {
 	return "", fmt.Errorf("mode %q: want dr or tun", s)
 }
 
-// DefaultStatePath is where RealServer records what it changed. /run is
-// a tmpfs: the record goes at reboot, together with the addresses and
-// sysctl values it describes.
-const DefaultStatePath = "/run/lvsctl/realserver.json"
+// DefaultStatePath is where RealServer records what it changed: one file
+// per network namespace (named by the namespace's inode), because the
+// addresses and sysctls it describes are per namespace and namespaces
+// share /run. /run is a tmpfs: the record goes at reboot, together with
+// what it describes.
+func DefaultStatePath() string {
+	name := "realserver.json"
+	var st unix.Stat_t
+	if err := unix.Stat("/proc/thread-self/ns/net", &st); err == nil {
+		name = fmt.Sprintf("realserver-net%d.json", st.Ino)
+	}
+	return filepath.Join("/run/lvsctl", name)
+}
 
 // ErrNotManaged: Down was asked to remove a VIP that Up did not set up.
 var ErrNotManaged = errors.New("VIP was not set up by lvsctl realserver")
@@ -45,7 +56,7 @@ var ErrNotManaged = errors.New("VIP was not set up by lvsctl realserver")
 type RealServer struct {
 	Links   Links
 	Sysctls Sysctls
-	// StatePath is the state file; "" means DefaultStatePath.
+	// StatePath is the state file; "" means DefaultStatePath().
 	StatePath string
 }
 
@@ -68,7 +79,7 @@ type State struct {
 
 func (r *RealServer) statePath() string {
 	if r.StatePath == "" {
-		return DefaultStatePath
+		return DefaultStatePath()
 	}
 	return r.StatePath
 }
