@@ -95,7 +95,7 @@ type VRRPScript struct {
 	Line     int
 	Script   Script
 	Interval time.Duration // 1s; keepalived reads whole seconds
-	Timeout  time.Duration // 0: not set (keepalived then uses the interval)
+	Timeout  time.Duration // Interval when not given: a run may last until the next one is due
 	Weight   int           // 0: failure means FAULT; in [-253, 253]
 	Reverse  bool
 	Rise     int // 1
