@@ -219,6 +219,9 @@ func (r *runner) versionText() string {
 }
 
 func (r *runner) list(cmd Command) *Failure {
+	if cmd.JSON {
+		return r.listJSON(cmd)
+	}
 	p := r.printer()
 	switch {
 	case cmd.Connections:

@@ -114,6 +114,9 @@ type Command struct {
 	Connections bool
 	Timeout     bool
 	DaemonInfo  bool
+	// JSON asks -L for lvsctl's JSON document instead of ipvsadm's text
+	// (--json; see json.go).
+	JSON bool
 }
 
 // Op returns the kernel operation of a state-changing command.
@@ -330,6 +333,7 @@ type parser struct {
 	daemon      lvs.SyncDaemon
 	schedFlags  string
 	haveSchedFl bool
+	json        bool // --json, lvsctl's own (json.go)
 }
 
 func (p *parser) setOption(o int) error {
@@ -710,6 +714,8 @@ func (p *parser) option(tag int, arg *string, s *poptScanner) error {
 	case tagTunRemCsum:
 		p.dest.TunnelFlags |= lvs.TunnelRemCsum
 		return p.setOption(optTunRemCsum)
+	case tagJSON:
+		return p.jsonOption()
 	default:
 		// A second command, -h or -v after the command.
 		return fail("invalid option `%s'", s.badOption())
@@ -721,6 +727,9 @@ func (p *parser) option(tag int, arg *string, s *poptScanner) error {
 // command before acting on it.
 func (p *parser) process() (Command, error) {
 	if err := p.genericOptCheck(); err != nil {
+		return Command{}, err
+	}
+	if err := p.jsonCheck(); err != nil {
 		return Command{}, err
 	}
 	if p.cmd == CmdAddService || p.cmd == CmdEditService {
@@ -770,6 +779,7 @@ func (p *parser) process() (Command, error) {
 		Connections: p.has(optConnection),
 		Timeout:     p.has(optTimeout),
 		DaemonInfo:  p.has(optDaemon),
+		JSON:        p.json,
 	}
 	c.Service = lvs.Service{
 		Family:    p.svcAF,

@@ -39,6 +39,7 @@ const (
 	tagTunNoCsum
 	tagTunCsum
 	tagTunRemCsum
+	tagJSON // lvsctl's own: not in ipvsadm (json.go)
 
 	tagSyncID = 'I' // --syncid has no short form but ipvsadm tags it 'I'
 )
@@ -111,6 +112,7 @@ var options = [...]optionSpec{
 	{"tun-nocsum", 0, argNone, tagTunNoCsum},
 	{"tun-csum", 0, argNone, tagTunCsum},
 	{"tun-remcsum", 0, argNone, tagTunRemCsum},
+	{"json", 0, argNone, tagJSON}, // lvsctl only, last so it shadows nothing
 }
 
 // popt's return codes (POPT_ERROR_*) and their poptStrerror texts.
