@@ -216,7 +216,6 @@ func (p *parser) virtualServer(n *node) {
 	}
 	t := &timing{}
 	p.vsT[vs] = t
-	persistenceSet := false
 	for _, c := range n.children {
 		if p.timingDirective(c, t) {
 			continue
@@ -255,7 +254,6 @@ func (p *parser) virtualServer(n *node) {
 			}
 		case "persistence_timeout":
 			if p.nargs(c, 0, 1) {
-				persistenceSet = true
 				vs.PersistenceTimeout = 360 * time.Second // ipvsadm's default, 6 minutes
 				if len(c.args()) == 1 {
 					p.seconds(c, &vs.PersistenceTimeout, 1, math.MaxInt32)
@@ -323,9 +321,6 @@ func (p *parser) virtualServer(n *node) {
 		default:
 			p.unknown(c, "virtual_server", vsUnsupported)
 		}
-	}
-	if vs.Addr.IsValid() && vs.Port == 0 && !persistenceSet {
-		p.errorf(n, "virtual_server %s: a port is required unless the service is persistent", vs.Addr)
 	}
 	if vs.PersistenceTimeout > 0 {
 		vs.Flags |= lvs.FlagPersistent
@@ -803,9 +798,16 @@ func (p *parser) resolve() {
 		st := p.instSet[in]
 		if !st.version {
 			in.Version = g.VRRPVersion
-			if len(in.VIPs) > 0 && in.VIPs[0].Prefix.Addr().Is6() {
-				in.Version = 3 // IPv6 needs VRRPv3 (RFC 5798)
+		}
+		if len(in.VIPs) > 0 && in.VIPs[0].Prefix.Addr().Is6() && in.Version == 2 {
+			// VRRPv2 is IPv4 only (RFC 3768); keepalived switches.
+			if st.version {
+				p.lx.warnf(in.File, in.Line, "vrrp_instance %s: IPv6 addresses need VRRP version 3; using 3, as keepalived does", in.Name)
 			}
+			in.Version = 3
+		}
+		if len(in.VIPs) == 0 && len(in.ExcludedVIPs) == 0 {
+			p.lx.warnf(in.File, in.Line, "vrrp_instance %s: no virtual_ipaddress", in.Name)
 		}
 		if !st.strict {
 			in.Strict = g.VRRPStrict
@@ -882,6 +884,7 @@ func (p *parser) resolve() {
 			// sorry_server_inhibit or _lvs_method without sorry_server
 			vs.SorryServer = nil
 		}
+		p.quorumDefaults(vs)
 		for _, rs := range vs.RealServers {
 			rt := p.rsT[rs].under(vt)
 			rs.InhibitOnFailure = rt.inhibit.get(false)
@@ -889,7 +892,7 @@ func (p *parser) resolve() {
 			rs.Virtualhost = rt.virtualhost.get("")
 			rs.Forwarding = rt.forwarding.get(vs.Forwarding)
 			p.fixPort(vs, rs.Forwarding, &rs.Port, rs.File, rs.Line, "real_server "+rs.Addr.String())
-			if vs.FWMark != 0 && rs.Port != 0 {
+			if vs.FWMark != 0 && rs.Port != 0 && rs.Forwarding.Method != lvs.Masquerade {
 				// The mark, not a port, selects the service; IPVS keeps
 				// the packet's destination port.
 				p.lx.warnf(rs.File, rs.Line, "real_server %s: a port on a fwmark service is ignored, as keepalived does", rs.Addr)
@@ -975,8 +978,29 @@ func (p *parser) lvsDefaults(vs *VirtualServer, vt *timing) {
 		warn("ops (one-packet scheduling) needs UDP; cleared")
 		vs.Flags &^= lvs.FlagOnePacket
 	}
-	if vs.Hysteresis >= vs.Quorum {
-		warn("hysteresis %d >= quorum %d; set to %d, as keepalived does", vs.Hysteresis, vs.Quorum, vs.Quorum-1)
+	if vs.Addr.IsValid() && vs.Port == 0 && vs.PersistenceTimeout == 0 {
+		warn("port 0 is only valid for a persistent service; made persistent (360s), as keepalived does")
+		vs.PersistenceTimeout = 360 * time.Second
+		vs.Flags |= lvs.FlagPersistent
+	}
+	if len(vs.RealServers) == 0 {
+		warn("no real_server; keepalived ignores such a virtual server")
+	}
+}
+
+// quorumDefaults lowers a quorum the real servers' weights can never
+// reach, then keeps hysteresis below the quorum, as keepalived does.
+func (p *parser) quorumDefaults(vs *VirtualServer) {
+	total := 0
+	for _, rs := range vs.RealServers {
+		total += rs.Weight
+	}
+	if len(vs.RealServers) > 0 && vs.Quorum > total {
+		p.lx.warnf(vs.File, vs.Line, "virtual_server %s: quorum %d exceeds the real servers' total weight %d; set to %d, as keepalived does", vs.name(), vs.Quorum, total, total)
+		vs.Quorum = total
+	}
+	if vs.Quorum > 0 && vs.Hysteresis >= vs.Quorum {
+		p.lx.warnf(vs.File, vs.Line, "virtual_server %s: hysteresis %d >= quorum %d; set to %d, as keepalived does", vs.name(), vs.Hysteresis, vs.Quorum, vs.Quorum-1)
 		vs.Hysteresis = vs.Quorum - 1
 	}
 }

@@ -118,8 +118,8 @@ func (vs *VirtualServer) Validate() error {
 	if n != 1 {
 		return bad("exactly one of an address, a fwmark or a group identifies a virtual server")
 	}
-	if vs.Quorum < 1 {
-		return bad("quorum must be at least 1")
+	if vs.Quorum < 0 {
+		return bad("quorum must not be negative")
 	}
 	if vs.Hysteresis < 0 {
 		return bad("hysteresis must not be negative")
@@ -137,9 +137,6 @@ func (vs *VirtualServer) Validate() error {
 		if rs.Forwarding.Method != lvs.Tunnel && vs.Family != 0 && lvs.FamilyOf(rs.Addr) != vs.Family {
 			// Only tunnelled real servers may differ in family.
 			return &Error{File: rs.File, Line: rs.Line, Msg: fmt.Sprintf("real_server %s is not of the virtual server's family and not tunnelled", rs.Addr)}
-		}
-		if rs.LThreshold > 0 && rs.UThreshold > 0 && rs.LThreshold > rs.UThreshold {
-			return &Error{File: rs.File, Line: rs.Line, Msg: "lthreshold above uthreshold"}
 		}
 	}
 	if ss := vs.SorryServer; ss != nil && ss.Forwarding.Method != lvs.Tunnel && vs.Family != 0 && lvs.FamilyOf(ss.Addr) != vs.Family {
