@@ -176,4 +176,3 @@ func hexDigit(ch byte) (v, mask byte, ok bool) {
 	}
 	return 0, 0, false
 }
-
