@@ -35,6 +35,7 @@ lab-prepare:
 # real servers in NAT and DR mode.
 demo: build lab-prepare
 	$(LABRUN) -smp 2 -f bin/lvsctl:/usr/sbin/lvsctl lab/demo/demo.sh
+	$(LABRUN) -smp 2 -f bin/lvsctl:/usr/sbin/lvsctl lab/demo/fwmark.sh
 
 # Ratios against the reference tools, measured in one lab boot.
 bench: build lab-prepare

@@ -3,6 +3,8 @@ package cli
 import (
 	"context"
 	"os"
+	"runtime"
+	"runtime/debug"
 
 	"github.com/lvsctl/lvsctl/lvs/ipvs"
 	"github.com/lvsctl/lvsctl/lvs/ipvsadm"
@@ -13,6 +15,7 @@ import (
 // then reports it the way ipvsadm does, except for -h and -v, which need no
 // kernel.
 func runIPVSAdm(ctx context.Context, prog string, args []string, stdio Stdio) int {
+	tuneForOneShot()
 	env := ipvsadm.Env{
 		Stdin:    stdio.In,
 		Stdout:   stdio.Out,
@@ -43,4 +46,19 @@ func openKernel() (ipvsadm.Kernel, func() error, error) {
 		return nil, nil, err
 	}
 	return c, c.Close, nil
+}
+
+// tuneForOneShot sets the runtime up for a short, sequential run of
+// netlink requests and replies. With more than one P every reply wakes an
+// idle thread (futex) for nothing, and the default GC target collects the
+// listing's garbage several times over: on a 55,000-entry table in the lab
+// the two together made -L -n take 2.4 times as long. The heap of the
+// largest listing stays far below what GOGC=400 lets it reach.
+func tuneForOneShot() {
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(1)
+	}
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
 }

@@ -93,6 +93,28 @@ func rules(services, dests int) []byte {
 	return b.Bytes()
 }
 
+// progress echoes the guest's measurements as they arrive: a full run
+// takes minutes under emulation. Writes may split lines; it buffers.
+type progress struct {
+	w   io.Writer
+	buf []byte
+}
+
+func (p *progress) Write(b []byte) (int, error) {
+	p.buf = append(p.buf, b...)
+	for {
+		i := bytes.IndexByte(p.buf, '\n')
+		if i < 0 {
+			return len(b), nil
+		}
+		line := string(p.buf[:i+1])
+		p.buf = p.buf[i+1:]
+		if strings.HasPrefix(line, "RESULT ") || strings.HasPrefix(line, "INFO ") {
+			fmt.Fprint(p.w, "  ", line)
+		}
+	}
+}
+
 func parseResults(out []byte) (map[string][]float64, error) {
 	samples := map[string][]float64{}
 	sc := bufio.NewScanner(bytes.NewReader(out))
