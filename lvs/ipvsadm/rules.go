@@ -106,7 +106,8 @@ func ReadRules(ctx context.Context, r io.Reader, opts ParseOptions) ([]reconcile
 }
 
 // OpRule writes a service or destination operation as the ipvsadm command
-// line that performs it, numerically, in the save format's words: "-A -t
+// line that performs it, numerically, in the save format's words plus the
+// thresholds (-x, -y), which ipvsadm -S does not write: "-A -t
 // 192.0.2.1:80 -s rr", "-e -t 192.0.2.1:80 -r 198.51.100.1:80 -m -w 3",
 // "-d -t 192.0.2.1:80 -r 198.51.100.1:80", "-D -f 5 -6".
 func OpRule(op lvs.Op) string {
@@ -123,10 +124,17 @@ func OpRule(op lvs.Op) string {
 		return line
 	case lvs.DeleteService:
 		return "-D " + name
-	case lvs.AddDestination:
-		return strings.TrimSuffix(destRule(name, destName(op.Service, op.Destination), op.Destination), "\n")
-	case lvs.EditDestination:
-		return "-e" + strings.TrimPrefix(strings.TrimSuffix(destRule(name, destName(op.Service, op.Destination), op.Destination), "\n"), "-a")
+	case lvs.AddDestination, lvs.EditDestination:
+		d := op.Destination
+		line := strings.TrimSuffix(destRule(name, destName(op.Service, d), d), "\n")
+		// The save format has no thresholds; the plan must show them.
+		if d.UpperThreshold != 0 || d.LowerThreshold != 0 {
+			line += fmt.Sprintf(" -x %d -y %d", d.UpperThreshold, d.LowerThreshold)
+		}
+		if op.Kind == lvs.EditDestination {
+			line = "-e" + strings.TrimPrefix(line, "-a")
+		}
+		return line
 	case lvs.DeleteDestination:
 		return fmt.Sprintf("-d %s -r %s", name, destName(op.Service, op.Destination))
 	}
