@@ -3,15 +3,18 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/lvsctl/lvsctl/lab"
 	"github.com/lvsctl/lvsctl/lvs"
 	"github.com/lvsctl/lvsctl/lvs/ipvs/ipvstest"
 	"github.com/lvsctl/lvsctl/lvs/ipvsadm"
@@ -223,4 +226,120 @@ func runWith(t *testing.T, k ipvsadm.Kernel, stdin string, args ...string) resul
 		openKernel: func() (ipvsadm.Kernel, func() error, error) { return k, func() error { return nil }, nil }}
 	code := Run(context.Background(), args, stdio)
 	return result{code, out.String(), errb.String()}
+}
+
+// TestLabApply runs the real-kernel apply tests in the lab VM.
+func TestLabApply(t *testing.T) { lab.RunTests(t, "^TestVMApply") }
+
+// TestVMApply applies files to the real kernel and checks the result with
+// the real ipvsadm, against what the same steps give on the fake kernel.
+func TestVMApply(t *testing.T) {
+	lab.RequireVM(t)
+	ipvsadmOut := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command("ipvsadm", args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("ipvsadm %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	ipvsadmOut("-C")
+	t.Cleanup(func() { exec.Command("ipvsadm", "-C").Run() })
+	fake := ipvstest.New()
+	dir := t.TempDir()
+
+	// apply runs one apply on both kernels; they must print the same.
+	apply := func(rules string, flags ...string) result {
+		t.Helper()
+		path := filepath.Join(dir, "rules")
+		if err := os.WriteFile(path, []byte(rules), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		args := append(append([]string{"lvsctl", "apply"}, flags...), path)
+		var out, errb bytes.Buffer
+		code := Run(context.Background(), args, Stdio{In: strings.NewReader(""), Out: &out, Err: &errb})
+		real := result{code, out.String(), errb.String()}
+		if f := run(t, fake, "", args...); f != real {
+			t.Errorf("apply %v: real kernel and fake differ:\nreal: %+v\nfake: %+v", flags, real, f)
+		}
+		return real
+	}
+	// same compares the real ipvsadm's view of the kernel with lvsctl's of
+	// the fake.
+	same := func(what string) {
+		t.Helper()
+		for _, args := range [][]string{{"-S", "-n"}, {"-L", "-n", "--thresholds"}, {"-L", "-n", "--tun-info"}} {
+			real := ipvsadmOut(args...)
+			f := run(t, fake, "", append([]string{"ipvsadm"}, args...)...)
+			if f.out != real {
+				t.Errorf("%s: ipvsadm %v on the real kernel:\n%s\nlvsctl on the fake:\n%s", what, args, real, f.out)
+			}
+		}
+	}
+
+	r := apply("# base\n\n" + applyBase)
+	if r.code != 0 || strings.Count(r.out, "\n+ ") != 7 || !strings.HasSuffix(r.out, "applied: 8 added, 0 changed, 0 deleted\n") {
+		t.Fatalf("first apply: %+v", r)
+	}
+	if got := ipvsadmOut("-S", "-n"); got != applyBase {
+		t.Errorf("ipvsadm -S -n after the first apply:\n%s\nwant:\n%s", got, applyBase)
+	}
+	if r := apply(applyBase); r.code != 0 || r.out != "up to date: 3 services, 5 real servers\n" {
+		t.Errorf("second apply: %+v", r)
+	}
+
+	// Edits in place through IPVS_CMD_SET_SERVICE and IPVS_CMD_SET_DEST:
+	// scheduler, persistence, sched flags, weight, thresholds, and a
+	// forwarding method (-g to -m).
+	r = apply(applyChanged)
+	if r.code != 0 || !strings.HasSuffix(r.out, "applied: 3 added, 5 changed, 0 deleted\n") || strings.Contains(r.out, "\n- ") {
+		t.Errorf("changed apply: %+v", r)
+	}
+	same("after the change")
+	if r := apply(applyChanged); r.code != 0 || !strings.HasPrefix(r.out, "up to date") {
+		t.Errorf("changed apply again: %+v", r)
+	}
+
+	r = apply(applyChanged, "--prune")
+	if r.code != 0 || !strings.HasSuffix(r.out, "applied: 0 added, 0 changed, 2 deleted\n") {
+		t.Errorf("prune: %+v", r)
+	}
+	same("after --prune")
+	if r := apply(applyChanged, "--prune"); r.code != 0 || !strings.HasPrefix(r.out, "up to date") {
+		t.Errorf("prune again: %+v", r)
+	}
+
+	// A bad line leaves the kernel alone; a kernel refusal is ipvsadm's.
+	before := ipvsadmOut("-S", "-n")
+	if r := apply("-A -t 192.0.2.50:80 -s rr\n-a -t 192.0.2.50:80 -r 198.51.100.1 -w x\n", "--prune"); r.code != 1 || !strings.Contains(r.err, "rules:2: illegal weight specified") {
+		t.Errorf("invalid file: %+v", r)
+	}
+	if after := ipvsadmOut("-S", "-n"); after != before {
+		t.Errorf("an invalid file changed the kernel:\n%s", after)
+	}
+	if r := apply(applyChanged + "-A -t 192.0.2.51:80 -s nosuch\n"); r.code != 1 ||
+		!strings.Contains(r.err, "-A -t 192.0.2.51:80 -s nosuch: Scheduler or persistence engine not found") {
+		t.Errorf("unknown scheduler: %+v", r)
+	}
+
+	// --json reads the real kernel's attributes.
+	var out, errb bytes.Buffer
+	if code := Run(context.Background(), []string{"lvsctl", "-L", "-n", "--json"}, Stdio{Out: &out, Err: &errb}); code != 0 {
+		t.Fatalf("-L -n --json: exit %d: %s", code, errb.String())
+	}
+	var table ipvsadm.JSONTable
+	if err := json.Unmarshal(out.Bytes(), &table); err != nil {
+		t.Fatalf("-L -n --json: %v\n%s", err, out.String())
+	}
+	var tunnels []ipvsadm.JSONTunnel
+	for _, s := range table.Services {
+		for _, d := range s.Destinations {
+			if d.Tunnel != nil {
+				tunnels = append(tunnels, *d.Tunnel)
+			}
+		}
+	}
+	if len(table.Services) != 3 || !cmp.Equal(tunnels, []ipvsadm.JSONTunnel{{Type: "gue", Port: 6080, Checksum: "csum"}}) {
+		t.Errorf("-L -n --json on the real kernel:\n%s", out.String())
+	}
 }
