@@ -79,6 +79,7 @@ func newApp(stdio Stdio) *ucli.App {
 			versionCommand(),
 			fwmarkCommand(stdio),
 			realserverCommand(stdio),
+			applyCommand(stdio),
 		},
 	}
 }
