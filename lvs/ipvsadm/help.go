@@ -57,5 +57,6 @@ Options:
   -n, --numeric             addresses and ports as numbers
   --timeout, --daemon, --stats, --rate, --thresholds, --persistent-conn, --tun-info,
   --exact, --nosort, --sort select what -L shows and how
+  --json                    -L, -L -c, -L --timeout, -L --daemon as JSON (lvsctl's own)
 `, "PROG", prog)
 }
