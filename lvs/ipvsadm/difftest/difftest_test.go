@@ -1,0 +1,462 @@
+package difftest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/lvsctl/lvsctl/lab"
+	"github.com/lvsctl/lvsctl/lvs"
+	"github.com/lvsctl/lvsctl/lvs/ipvs"
+)
+
+// Where the programs are in the guest. lvsctl is installed once and
+// linked under each program name it answers to.
+const (
+	guestLvsctl = "/usr/local/bin/lvsctl"
+	realDir     = "/usr/sbin"
+	lvsctlDir   = "/usr/local/lvsctl"
+	worldScript = "testdata/world.sh"
+)
+
+// envCases, when set, is a regular expression selecting the cases to run
+// by name (a shared group's setup runs when any of its cases is chosen).
+const envCases = "LVSCTL_DIFFTEST_CASES"
+
+// TestDifferential builds lvsctl, boots one lab VM and runs the guest half
+// of the suite there (TestVMDifferential). Each mismatching case fails as
+// its own guest subtest, named after the case, with its diff.
+func TestDifferential(t *testing.T) {
+	lab.Require(t)
+	bin := filepath.Join(t.TempDir(), "lvsctl")
+	start := time.Now()
+	build := exec.CommandContext(t.Context(), goTool(), "build", "-trimpath", "-o", bin,
+		"github.com/lvsctl/lvsctl/cmd/lvsctl")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build lvsctl: %v\n%s", err, out)
+	}
+	t.Logf("built lvsctl in %v", time.Since(start).Round(time.Millisecond))
+	env := map[string]string{}
+	if re := os.Getenv(envCases); re != "" {
+		env[envCases] = re
+	}
+	lab.RunTestsWith(t, lab.TestOptions{
+		Run:    "^TestVMDifferential$",
+		Files:  map[string]string{bin: guestLvsctl},
+		Env:    env,
+		CPUs:   1,
+		Memory: 768,
+	})
+}
+
+func goTool() string {
+	if p, err := exec.LookPath("go"); err == nil {
+		return p
+	}
+	return filepath.Join(os.Getenv("GOROOT"), "bin", "go")
+}
+
+// A side is one of the two implementations under comparison.
+type side struct {
+	name string
+	dir  string // holds ipvsadm, ipvsadm-save and ipvsadm-restore
+}
+
+var (
+	realSide   = side{"ipvsadm", realDir}
+	lvsctlSide = side{"lvsctl", lvsctlDir}
+)
+
+// outcome is what one command did.
+type outcome struct {
+	Stdout, Stderr string
+	Exit           int
+}
+
+// sideResult is what one side of a case produced.
+type sideResult struct {
+	Steps []outcome
+	// State lists the table after the steps.
+	State string
+}
+
+// env is the fixed environment of every command: no locale, no
+// POSIXLY_CORRECT, the real programs first in PATH (ipvsadm-save and
+// ipvsadm-restore are scripts calling ipvsadm).
+var cmdEnv = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LC_ALL=C"}
+
+// run runs prog (a path) as argv0 with args and stdin.
+func run(ctx context.Context, path, argv0 string, args []string, stdin string) (outcome, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, path)
+	cmd.Args = append([]string{argv0}, args...)
+	cmd.Env = cmdEnv
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	// A background process left holding the pipes must not hang the run.
+	cmd.WaitDelay = time.Second
+	err := cmd.Run()
+	o := outcome{Stdout: out.String(), Stderr: errb.String()}
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee) && ee.Exited():
+		o.Exit = ee.ExitCode()
+	case err != nil && !errors.Is(err, exec.ErrWaitDelay):
+		return o, fmt.Errorf("%s %q: %w", argv0, args, err)
+	}
+	return o, nil
+}
+
+func shell(ctx context.Context, script string) error {
+	o, err := run(ctx, "/bin/sh", "sh", []string{"-c", script}, "")
+	if err != nil {
+		return err
+	}
+	if o.Exit != 0 {
+		return fmt.Errorf("sh -c %q: exit %d\n%s%s", script, o.Exit, o.Stdout, o.Stderr)
+	}
+	return nil
+}
+
+// restoreLines feeds lines to the real ipvsadm -R, which runs each as an
+// ipvsadm command line (any command, listings included).
+func restoreLines(ctx context.Context, lines []string) (outcome, error) {
+	return run(ctx, filepath.Join(realDir, "ipvsadm"), "ipvsadm", []string{"-R"}, strings.Join(lines, "\n")+"\n")
+}
+
+// stateListing is the default description of the table after a case:
+// rules, counters, timeouts and sync daemons, as the real ipvsadm lists
+// them. Only the real ipvsadm lists state, so a formatting difference of
+// lvsctl shows in the steps, not here.
+var stateListing = []string{"-S -n", "-L -n --stats --exact", "-L --timeout", "-L --daemon"}
+
+// runner runs cases in the guest.
+type runner struct {
+	ctx  context.Context
+	ipvs *ipvs.Client
+}
+
+// reset clears the table, restores the default timeouts and stops the
+// sync daemons, as ipvsadm -C, --set 900 120 300 and --stop-daemon would,
+// over one netlink socket (a process start costs ~70 ms under TCG).
+func (r *runner) reset() error {
+	if err := r.ipvs.Flush(r.ctx); err != nil {
+		return fmt.Errorf("flush: %w", err)
+	}
+	// The kernel's defaults: IP_VS_TCP_S_ESTABLISHED 15 min, FIN_WAIT
+	// 2 min, UDP 5 min.
+	if err := r.ipvs.SetTimeouts(r.ctx, lvs.Timeouts{TCP: 900 * time.Second, TCPFin: 120 * time.Second, UDP: 300 * time.Second}); err != nil {
+		return fmt.Errorf("timeouts: %w", err)
+	}
+	ds, err := r.ipvs.SyncDaemons(r.ctx)
+	if err != nil {
+		return fmt.Errorf("sync daemons: %w", err)
+	}
+	for _, d := range ds {
+		if err := r.ipvs.StopSyncDaemon(r.ctx, d.State); err != nil {
+			return fmt.Errorf("stop %v daemon: %w", d.State, err)
+		}
+	}
+	return nil
+}
+
+// apply runs setup lines through the real ipvsadm -R; any output is a
+// broken setup.
+func (r *runner) apply(lines []string) error {
+	if len(lines) == 0 {
+		return nil
+	}
+	o, err := restoreLines(r.ctx, lines)
+	if err != nil {
+		return err
+	}
+	if o.Exit != 0 || o.Stderr != "" || o.Stdout != "" {
+		return fmt.Errorf("setup %q: exit %d\nstdout:\n%sstderr:\n%s", lines, o.Exit, o.Stdout, o.Stderr)
+	}
+	return nil
+}
+
+// side runs the case's steps through one implementation, after preparing
+// the state when the case asks for it.
+func (r *runner) side(g *group, c *testCase, s side) (sideResult, error) {
+	var res sideResult
+	if !g.shared {
+		if err := r.reset(); err != nil {
+			return res, err
+		}
+		if err := r.apply(g.setup); err != nil {
+			return res, err
+		}
+	}
+	if err := r.apply(c.setup); err != nil {
+		return res, err
+	}
+	for _, sh := range c.sh {
+		if err := shell(r.ctx, sh); err != nil {
+			return res, err
+		}
+	}
+	for _, st := range c.steps {
+		o, err := run(r.ctx, filepath.Join(s.dir, st.prog), st.prog, st.args, st.stdin)
+		if err != nil {
+			return res, err
+		}
+		res.Steps = append(res.Steps, o)
+	}
+	check := c.check
+	if len(check) == 0 && !g.shared {
+		check = stateListing
+	}
+	if len(check) > 0 {
+		o, err := restoreLines(r.ctx, check)
+		if err != nil {
+			return res, err
+		}
+		res.State = o.Stdout + o.Stderr
+	}
+	return res, nil
+}
+
+// connLine is a line of ipvsadm -L -c: the second field is the time left
+// before the entry expires, mm:ss.
+var connLine = regexp.MustCompile(`^(\S+\s+)(\d\d):(\d\d)(\s.*)$`)
+
+// expireTolerant compares two listings taken one after the other (a, then
+// b) allowing each connection entry's expiry to have ticked by one second
+// in between, and nothing else.
+func expireTolerant(a, b string) bool {
+	al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
+	if len(al) != len(bl) {
+		return false
+	}
+	for i := range al {
+		if al[i] == bl[i] {
+			continue
+		}
+		ma, mb := connLine.FindStringSubmatch(al[i]), connLine.FindStringSubmatch(bl[i])
+		if ma == nil || mb == nil || ma[1] != mb[1] || ma[4] != mb[4] {
+			return false
+		}
+		secs := func(m []string) int {
+			var mm, ss int
+			fmt.Sscan(m[2], &mm)
+			fmt.Sscan(m[3], &ss)
+			return mm*60 + ss
+		}
+		if d := secs(ma) - secs(mb); d < 0 || d > 1 {
+			return false
+		}
+	}
+	return true
+}
+
+// same compares two sides, allowing the expiry of connections to tick
+// between them (-C leaves connections, so any listing may show some).
+func same(a, b sideResult) bool {
+	if cmp.Equal(a, b) {
+		return true
+	}
+	if len(a.Steps) != len(b.Steps) || a.State != b.State {
+		return false
+	}
+	for i := range a.Steps {
+		x, y := a.Steps[i], b.Steps[i]
+		if x.Exit != y.Exit || x.Stderr != y.Stderr || !expireTolerant(x.Stdout, y.Stdout) {
+			return false
+		}
+	}
+	return true
+}
+
+// describe is a case's commands, for failure messages.
+func describe(g *group, c *testCase) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s:%d", casesFile, c.line)
+	for _, l := range append(append([]string{}, g.setup...), c.setup...) {
+		fmt.Fprintf(&b, "\n  setup ipvsadm %s", l)
+	}
+	for _, sh := range c.sh {
+		fmt.Fprintf(&b, "\n  sh %s", sh)
+	}
+	for _, s := range c.steps {
+		fmt.Fprintf(&b, "\n  $ %s %s", s.prog, strings.Join(quoteAll(s.args), " "))
+		if s.stdin != "" {
+			fmt.Fprintf(&b, "\n    stdin: %q", s.stdin)
+		}
+	}
+	return b.String()
+}
+
+func quoteAll(args []string) []string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		if a == "" || strings.ContainsAny(a, " \t'\"") {
+			a = "'" + a + "'"
+		}
+		q[i] = a
+	}
+	return q
+}
+
+// report formats the differences between the real ipvsadm (want) and
+// lvsctl (got), step by step.
+func report(want, got sideResult, c *testCase) string {
+	var b strings.Builder
+	for i := range c.steps {
+		var w, g outcome
+		if i < len(want.Steps) {
+			w = want.Steps[i]
+		}
+		if i < len(got.Steps) {
+			g = got.Steps[i]
+		}
+		prefix := fmt.Sprintf("step %d (%s %s)", i+1, c.steps[i].prog, strings.Join(quoteAll(c.steps[i].args), " "))
+		if w.Stdout != g.Stdout {
+			fmt.Fprintf(&b, "%s stdout (-ipvsadm +lvsctl):\n%s", prefix, cmp.Diff(w.Stdout, g.Stdout))
+		}
+		if w.Stderr != g.Stderr {
+			fmt.Fprintf(&b, "%s stderr (-ipvsadm +lvsctl):\n%s", prefix, cmp.Diff(w.Stderr, g.Stderr))
+		}
+		if w.Exit != g.Exit {
+			fmt.Fprintf(&b, "%s exit status: ipvsadm %d, lvsctl %d\n", prefix, w.Exit, g.Exit)
+		}
+	}
+	if want.State != got.State {
+		fmt.Fprintf(&b, "table afterwards (-after ipvsadm +after lvsctl):\n%s", cmp.Diff(want.State, got.State))
+	}
+	return b.String()
+}
+
+// prepareGuest links lvsctl under the programs' names and builds the
+// world the cases expect (interfaces, names, traffic namespaces).
+func prepareGuest(ctx context.Context) error {
+	if err := os.MkdirAll(lvsctlDir, 0o755); err != nil {
+		return err
+	}
+	for p := range programs {
+		if err := os.Symlink(guestLvsctl, filepath.Join(lvsctlDir, p)); err != nil {
+			return err
+		}
+	}
+	abs, err := filepath.Abs(worldScript)
+	if err != nil {
+		return err
+	}
+	return shell(ctx, "sh "+abs)
+}
+
+// TestVMDifferential is the guest half of TestDifferential.
+func TestVMDifferential(t *testing.T) {
+	lab.RequireVM(t)
+	groups := loadCases(t)
+	if re := os.Getenv(envCases); re != "" {
+		sel, err := regexp.Compile(re)
+		if err != nil {
+			t.Fatalf("%s: %v", envCases, err)
+		}
+		groups = selectCases(groups, sel)
+	}
+	ctx := t.Context()
+	start := time.Now()
+	if err := prepareGuest(ctx); err != nil {
+		t.Fatalf("preparing the guest: %v", err)
+	}
+	client, err := ipvs.Open(ipvs.Options{})
+	if err != nil {
+		t.Fatalf("ipvs: %v", err)
+	}
+	defer client.Close()
+	r := &runner{ctx: ctx, ipvs: client}
+
+	var total, bad, failed int
+	for _, g := range groups {
+		t.Run(g.name, func(t *testing.T) {
+			if g.shared {
+				// The services first, then the traffic through them.
+				if err := r.reset(); err != nil {
+					t.Fatal(err)
+				}
+				if err := r.apply(g.setup); err != nil {
+					t.Fatal(err)
+				}
+				for _, sh := range g.sh {
+					if err := shell(ctx, sh); err != nil {
+						t.Fatal(err)
+					}
+				}
+			} else {
+				for _, sh := range g.sh {
+					if err := shell(ctx, sh); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			for _, c := range g.cases {
+				total++
+				if c.bad() {
+					bad++
+				}
+				ok := t.Run(c.name, func(t *testing.T) {
+					// A shared group's read-only listings may catch a rate
+					// estimate or a connection changing between the two
+					// runs: run both again, a few times.
+					attempts := 1
+					if g.shared && !c.prepared() {
+						attempts = 5
+					}
+					var want, got sideResult
+					for i := 0; i < attempts; i++ {
+						var err error
+						if want, err = r.side(g, c, realSide); err != nil {
+							t.Fatalf("%s\nipvsadm side: %v", describe(g, c), err)
+						}
+						if got, err = r.side(g, c, lvsctlSide); err != nil {
+							t.Fatalf("%s\nlvsctl side: %v", describe(g, c), err)
+						}
+						if same(want, got) {
+							return
+						}
+					}
+					t.Errorf("%s\n%s", describe(g, c), report(want, got, c))
+				})
+				if !ok {
+					failed++
+				}
+			}
+		})
+	}
+	t.Logf("differential suite: %d cases (%d bad inputs), %d passed, %d failed, in %v",
+		total, bad, total-failed, failed, time.Since(start).Round(time.Millisecond))
+}
+
+// selectCases keeps the cases whose names sel matches, and the groups
+// holding any.
+func selectCases(groups []*group, sel *regexp.Regexp) []*group {
+	var out []*group
+	for _, g := range groups {
+		h := *g
+		h.cases = nil
+		for _, c := range g.cases {
+			if sel.MatchString(c.name) {
+				h.cases = append(h.cases, c)
+			}
+		}
+		if len(h.cases) > 0 {
+			out = append(out, &h)
+		}
+	}
+	return out
+}
