@@ -17,7 +17,9 @@ import (
 const applyDescription = `FILE (or - for standard input) is in the format ipvsadm -S, ipvsadm-save
 and lvsctl -S write: add-service (-A) and add-server (-a) lines, blank lines
 and comments (lines starting with #). Each line is parsed as ipvsadm -R would
-parse it, with ipvsadm's defaults (scheduler wlc, -g, weight 1).
+parse it, with ipvsadm's defaults (scheduler wlc, -g, weight 1). The save
+format has no thresholds: a real server without -x and -y has none, so
+applying a file ipvsadm -S wrote clears the thresholds it could not show.
 
 The whole file is checked before anything is done: an error names the file
 and line, and leaves the kernel alone. Then the kernel's table is listed
