@@ -167,6 +167,17 @@ type InterfaceChanged struct {
 	Up   bool
 }
 
+// GroupMaster: another member of this instance's vrrp_sync_group became
+// master; a backup follows it at once (keepalived vrrp_sync_master).
+type GroupMaster struct{}
+
+// GroupBackup: another member of the sync group left master for backup;
+// a master follows it, without a priority 0 advert (keepalived
+// vrrp_sync_backup).
+type GroupBackup struct{}
+
+func (GroupMaster) isEvent()      {}
+func (GroupBackup) isEvent()      {}
 func (Startup) isEvent()          {}
 func (Shutdown) isEvent()         {}
 func (AdvertReceived) isEvent()   {}
@@ -419,6 +430,15 @@ func (in *Instance) Step(ev Event) []Action {
 			acts = in.backupAdvert(acts, ev)
 		case StateMaster:
 			acts = in.masterAdvert(acts, ev)
+		}
+	case GroupMaster:
+		if in.state == StateBackup {
+			acts = in.becomeMaster(acts)
+		}
+	case GroupBackup:
+		if in.state == StateMaster {
+			acts = in.leaveMaster(acts, false)
+			acts = in.enterBackup(acts)
 		}
 	case ScriptChanged:
 		if _, ok := in.scripts[ev.Name]; ok {

@@ -44,6 +44,7 @@ type VIP struct {
 	Label     string       // IPv4 address label
 	Scope     string       // "global", "link", "host"; empty: global
 	Broadcast netip.Addr   // brd; invalid: none
+	NoDAD     bool         // IPv6 -nodad: no duplicate address detection
 }
 
 // Network carries out the address actions: AddVIPs, RemoveVIPs and

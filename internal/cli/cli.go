@@ -80,6 +80,7 @@ func newApp(stdio Stdio) *ucli.App {
 			fwmarkCommand(stdio),
 			realserverCommand(stdio),
 			applyCommand(stdio),
+			vrrpCommand(stdio),
 		},
 	}
 }
