@@ -682,14 +682,24 @@ func (s *Speaker) step(ri *runInstance, ev Event, propagate bool) {
 	if g == nil || !propagate {
 		return
 	}
+	if to == StateBackup && from != StateMaster {
+		// Starting (or leaving FAULT) into a group whose other members
+		// are master: join them, as keepalived's group state decides.
+		for _, o := range g.members {
+			if o != ri && o.m.State() == StateMaster {
+				s.step(ri, GroupMaster{}, false)
+				return
+			}
+		}
+	}
 	for _, o := range g.members {
 		if o == ri {
 			continue
 		}
-		switch to {
-		case StateMaster:
+		switch {
+		case to == StateMaster:
 			s.step(o, GroupMaster{}, false)
-		case StateBackup:
+		case to == StateBackup && from == StateMaster:
 			s.step(o, GroupBackup{}, false)
 		}
 	}

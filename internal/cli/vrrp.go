@@ -113,7 +113,7 @@ func newVRRPCommand(env vrrpEnv) *ucli.Command {
 						enc.SetIndent("", "  ")
 						return enc.Encode(st)
 					}
-					return writeVRRPStatus(c.App.Writer, st, time.Now())
+					return writeVRRPStatus(c.App.Writer, st, time.Now(), time.Local)
 				},
 			},
 		},
@@ -487,7 +487,7 @@ func readVRRPStatus(ctx context.Context, path string) (VRRPStatus, error) {
 	return st, nil
 }
 
-func writeVRRPStatus(w io.Writer, st VRRPStatus, now time.Time) error {
+func writeVRRPStatus(w io.Writer, st VRRPStatus, now time.Time, loc *time.Location) error {
 	var buf bytes.Buffer
 	tb := tablewriter.NewTable(&buf,
 		tablewriter.WithRenderer(renderer.NewBlueprint(tw.Rendition{
@@ -513,7 +513,7 @@ func writeVRRPStatus(w io.Writer, st VRRPStatus, now time.Time) error {
 		}
 		since := "-"
 		if in.LastTransition != nil {
-			since = in.LastTransition.Local().Format(time.RFC3339) + " (" + now.Sub(*in.LastTransition).Round(time.Second).String() + " ago)"
+			since = in.LastTransition.In(loc).Format(time.RFC3339) + " (" + now.Sub(*in.LastTransition).Round(time.Second).String() + " ago)"
 		}
 		if err := tb.Append(in.Name, in.Interface, strconv.Itoa(int(in.VRID)), in.State, strconv.Itoa(int(in.Priority)),
 			strconv.Itoa(int(in.EffectivePriority)), master, strconv.FormatUint(in.AdvertsSent, 10),
