@@ -445,4 +445,3 @@ func TestParseHex(t *testing.T) {
 		})
 	}
 }
-

@@ -1,12 +1,18 @@
 package check
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // skipUnlessPing skips when neither a ping socket nor a raw socket can be
@@ -83,5 +89,77 @@ func TestEchoCodec(t *testing.T) {
 	v6 := echoRequest(true, 1, 2, nil)
 	if v6[0] != icmp6EchoRequest || v6[2] != 0 || v6[3] != 0 {
 		t.Fatalf("ICMPv6 request %x: type 128 and a zero checksum for the kernel to fill", v6)
+	}
+}
+
+// TestICMPPingSocket exercises the unprivileged datagram ping socket,
+// which this host's ping_group_range may forbid: in a network namespace of
+// its own (one locked OS thread, which is dropped afterwards) with lo up
+// and ping_group_range opened to every group. Root only.
+func TestICMPPingSocket(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs root and a network namespace")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	type outcome struct {
+		raw4, raw6 bool
+		r4, r6     Result
+		err        error
+	}
+	done := make(chan outcome)
+	go func() {
+		// No UnlockOSThread: the thread ends with the goroutine, and with
+		// it the namespace.
+		runtime.LockOSThread()
+		var o outcome
+		defer func() { done <- o }()
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			o.err = fmt.Errorf("unshare: %w", err)
+			return
+		}
+		lo, err := netlink.LinkByName("lo")
+		if err == nil {
+			err = netlink.LinkSetUp(lo)
+		}
+		if err != nil {
+			o.err = fmt.Errorf("lo up: %w", err)
+			return
+		}
+		if err := os.WriteFile("/proc/sys/net/ipv4/ping_group_range", []byte("0 2147483647"), 0o644); err != nil {
+			o.err = fmt.Errorf("ping_group_range: %w", err)
+			return
+		}
+		for _, v6 := range []bool{false, true} {
+			c, raw, err := listenICMP(v6, netip.Addr{})
+			if err != nil {
+				o.err = err
+				return
+			}
+			c.Close()
+			if v6 {
+				o.raw6 = raw
+			} else {
+				o.raw4 = raw
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		o.r4 = ICMP{}.Check(ctx, Target{Addr: lo4})
+		o.r6 = ICMP{}.Check(ctx, Target{Addr: lo6})
+	}()
+	o := <-done
+	if o.err != nil {
+		t.Skipf("no private network namespace: %v", o.err)
+	}
+	if o.raw4 || o.raw6 {
+		t.Fatalf("fell back to raw sockets (v4 %v, v6 %v) although ping_group_range allows ping sockets", o.raw4, o.raw6)
+	}
+	if !o.r4.OK {
+		t.Errorf("ping 127.0.0.1 over a ping socket: %v", o.r4.Err)
+	}
+	if !o.r6.OK {
+		t.Errorf("ping ::1 over a ping socket: %v", o.r6.Err)
 	}
 }

@@ -92,7 +92,7 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// ErrRunning is returned by a second call of Run.
+// ErrRunning is returned by a second call of Start or Run.
 var ErrRunning = errors.New("scheduler already running")
 
 // Scheduler runs jobs: each job's checks every interval from a staggered
@@ -114,6 +114,7 @@ type Scheduler struct {
 	stopped  bool
 	runCtx   context.Context
 	running  int
+	stray    int      // running checks already recorded failed (abandoned)
 	queue    []queued // due jobs waiting for a slot
 	wg       sync.WaitGroup
 	outbox   []Event
@@ -123,6 +124,7 @@ type Scheduler struct {
 	kick     chan struct{} // wakes the delivery goroutine
 	changed  chan struct{} // closed and replaced on progress, for WaitIdle
 	deliverD chan struct{} // closed when the delivery goroutine exits
+	stoppedC chan struct{} // closed when the Scheduler has stopped
 }
 
 type queued struct {
@@ -324,6 +326,7 @@ func (s *Scheduler) expire(j *job, gen, run uint64) {
 		s.log.Warn("check did not return after its deadline", "job", j.ID, "target", j.Target.String(),
 			"timeout", j.Params.Timeout, "grace", s.grace)
 		j.abandoned = true
+		s.stray++
 		s.recordLocked(j, Result{Err: fmt.Errorf("%w: checker did not return within %v of its %v deadline", ErrTimeout, s.grace, j.Params.Timeout)})
 	})
 }
@@ -333,6 +336,9 @@ func (s *Scheduler) expire(j *job, gen, run uint64) {
 func (s *Scheduler) finishLocked(j *job, run uint64, r Result) {
 	defer s.progressLocked()
 	s.running--
+	if j.abandoned {
+		s.stray--
+	}
 	if j.run == run {
 		j.running = false
 		j.deadline.Stop()
@@ -455,12 +461,14 @@ func (s *Scheduler) progressLocked() {
 }
 
 func (s *Scheduler) idleLocked() bool {
-	return s.running == 0 && len(s.queue) == 0 && !s.busyOut && !(s.ready && len(s.outbox) > 0)
+	return s.running == s.stray && len(s.queue) == 0 && !s.busyOut && !(s.ready && len(s.outbox) > 0)
 }
 
-// WaitIdle returns when no check is running or waiting for a slot and no
-// batch of events is waiting for or inside Notify: when nothing will
-// happen until the clock moves. Tests on a fake clock call it after each
+// WaitIdle returns when no check is running (but those already recorded
+// failed past their deadline) or waiting for a slot, and no batch of
+// events is waiting for or inside Notify: when nothing will happen until
+// the clock moves, provided the checks in flight do not wait for the
+// clock themselves. Tests on a fake clock call it after each
 // Advance; it returns ctx's error if ctx ends first.
 func (s *Scheduler) WaitIdle(ctx context.Context) error {
 	for {
@@ -479,27 +487,53 @@ func (s *Scheduler) WaitIdle(ctx context.Context) error {
 	}
 }
 
-// Run schedules the jobs until ctx ends, then stops every timer, cancels
-// the checks in flight, waits for them to return, delivers the remaining
-// events and returns nil. It may be called once.
-func (s *Scheduler) Run(ctx context.Context) error {
+// Start arms the jobs' first checks and returns; the Scheduler runs until
+// ctx ends, then stops every timer, cancels the checks in flight, waits
+// for them to return and delivers the remaining events. Wait blocks until
+// that is done. Start may be called once.
+func (s *Scheduler) Start(ctx context.Context) error {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.started {
-		s.mu.Unlock()
 		return ErrRunning
 	}
 	s.started = true
 	s.runCtx = ctx
 	s.deliverD = make(chan struct{})
+	s.stoppedC = make(chan struct{})
 	js := make([]*job, 0, len(s.jobs))
 	for _, j := range s.jobs {
 		js = append(js, j)
 	}
 	s.warmupLocked(js)
-	s.mu.Unlock()
-
 	done := make(chan struct{})
 	go s.deliver(done)
+	go s.stopOn(ctx, done)
+	return nil
+}
+
+// Run is Start followed by Wait.
+func (s *Scheduler) Run(ctx context.Context) error {
+	if err := s.Start(ctx); err != nil {
+		return err
+	}
+	s.Wait()
+	return nil
+}
+
+// Wait returns when a started Scheduler has stopped, and at once if it was
+// never started.
+func (s *Scheduler) Wait() {
+	s.mu.Lock()
+	c := s.stoppedC
+	s.mu.Unlock()
+	if c != nil {
+		<-c
+	}
+}
+
+func (s *Scheduler) stopOn(ctx context.Context, done chan struct{}) {
+	defer close(s.stoppedC)
 	<-ctx.Done()
 
 	s.mu.Lock()
@@ -532,7 +566,6 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	if len(batch) > 0 && s.notify != nil {
 		s.notify(batch)
 	}
-	return nil
 }
 
 // Status returns every job's state, ordered by ID.
