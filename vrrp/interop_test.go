@@ -491,14 +491,27 @@ func (n *node) kill() time.Time {
 		return time.Time{}
 	}
 	syscall.Kill(-n.cmd.Process.Pid, syscall.SIGKILL)
+	at := time.Now()
+	child := 0
 	if b, err := os.ReadFile(filepath.Join(n.dir, "vrrp.pid")); err == nil {
 		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
 			syscall.Kill(pid, syscall.SIGKILL)
+			child = pid
 		}
 	}
-	at := time.Now()
 	<-n.exited
 	n.cmd = nil
+	// keepalived's VRRP child is reaped by init; until then a restart
+	// finds it in the pid file and refuses ("daemon is already running").
+	for child != 0 && time.Since(at) < 5*time.Second {
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", child)); err != nil {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	for _, f := range []string{"k.pid", "vrrp.pid", "chk.pid"} {
+		os.Remove(filepath.Join(n.dir, f))
+	}
 	return at
 }
 
@@ -599,6 +612,12 @@ func TestInterop(t *testing.T) {
 func runScenarios(t *testing.T, v variant, implA, implB string) {
 	l := newLab(t)
 	a, b := l.node("a", implA), l.node("b", implB)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("a (%s) notify:\n%s\nlog:\n%s", implA, a.notifyLog(), a.speakerLog())
+			t.Logf("b (%s) notify:\n%s\nlog:\n%s", implB, b.notifyLog(), b.speakerLog())
+		}
+	})
 	const prioA, prioB = 101, 100
 	iv := v.advertInterval()
 	slack := 300*time.Millisecond + iv // process start-up and scheduling
@@ -630,6 +649,20 @@ func runScenarios(t *testing.T, v variant, implA, implB string) {
 	if !v.unicast {
 		if got := l.framesSince(t0, "advert", a.src(v)); len(got) == 0 {
 			t.Errorf("bystander saw no adverts from a")
+		}
+	}
+	// lvsctl vrrp status reads the running speaker.
+	for _, n := range []*node{a, b} {
+		if n.impl != "lvsctl" {
+			continue
+		}
+		out, err := exec.Command(lvsctlBinary(t), "vrrp", "status", "--json", "--socket", filepath.Join(n.dir, "vrrp.sock")).CombinedOutput()
+		if err != nil {
+			t.Fatalf("vrrp status: %v\n%s", err, out)
+		}
+		want := map[string]string{"a": `"state": "MASTER"`, "b": `"state": "BACKUP"`}[n.host]
+		if !strings.Contains(string(out), want) || !strings.Contains(string(out), `"adverts_sent"`) {
+			t.Errorf("%s: vrrp status lacks %s:\n%s", n.host, want, out)
 		}
 	}
 	// Notify scripts got keepalived's arguments.
@@ -718,10 +751,6 @@ func runScenarios(t *testing.T, v variant, implA, implB string) {
 	// converged.
 	if ov := l.masterOverlap(t0, time.Now(), dead); ov > iv {
 		t.Errorf("two masters for %v, longer than one advert interval %v", ov, iv)
-	}
-	if t.Failed() {
-		t.Logf("a (%s) notify:\n%s\nlog:\n%s", implA, a.notifyLog(), a.speakerLog())
-		t.Logf("b (%s) notify:\n%s\nlog:\n%s", implB, b.notifyLog(), b.speakerLog())
 	}
 }
 
