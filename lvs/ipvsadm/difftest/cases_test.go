@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -35,6 +36,10 @@ type testCase struct {
 	steps []step
 	// check replaces the default listing of the table after the steps.
 	check []string
+	// ownStderr: the steps print a usage text on stderr, which is
+	// lvsctl's own words (the issue leaves help texts out); stderr is not
+	// compared.
+	ownStderr bool
 }
 
 // A step is one command under test.
@@ -63,8 +68,11 @@ var programs = map[string]bool{"ipvsadm": true, "ipvsadm-save": true, "ipvsadm-r
 //	                 or ipvsadm-restore
 //	< TEXT           a line of standard input for the run above ("<" alone
 //	                 is an empty line)
+//	<q "TEXT"        standard input as a Go string literal, no newline added
 //	check ARGS       ipvsadm arguments listing the state after the steps,
 //	                 instead of the default listings
+//	own-stderr       stderr is a usage text in lvsctl's own words: compare
+//	                 stdout, exit status and the table only
 //
 // Lines starting with # and blank lines are ignored. ARGS are split at
 // blanks; '...' and "..." quote (no escapes).
@@ -85,6 +93,17 @@ func parseCases(r io.Reader) ([]*group, error) {
 			continue
 		}
 		verb, rest, _ := strings.Cut(trimmed, " ")
+		if verb == "<q" {
+			text, err := strconv.Unquote(strings.TrimSpace(rest))
+			if err != nil {
+				return nil, fmt.Errorf("line %d: <q: %w", n, err)
+			}
+			if c == nil || len(c.steps) == 0 {
+				return nil, fmt.Errorf("line %d: stdin before any run", n)
+			}
+			c.steps[len(c.steps)-1].stdin += text
+			continue
+		}
 		if verb == "<" {
 			// Keep the text exactly after "< ".
 			_, text, _ := strings.Cut(strings.TrimLeft(line, " \t"), "<")
@@ -129,6 +148,11 @@ func parseCases(r io.Reader) ([]*group, error) {
 			return nil, fmt.Errorf("line %d: %w", n, err)
 		}
 		switch verb {
+		case "own-stderr":
+			if c == nil || rest != "" {
+				return nil, fmt.Errorf("line %d: own-stderr stands alone in a case", n)
+			}
+			c.ownStderr = true
 		case "setup":
 			if c == nil {
 				g.setup = append(g.setup, rest)

@@ -33,6 +33,10 @@ const (
 // by name (a shared group's setup runs when any of its cases is chosen).
 const envCases = "LVSCTL_DIFFTEST_CASES"
 
+// envShow, when set to 1, logs what the real ipvsadm printed for every
+// case, to review what the cases exercise.
+const envShow = "LVSCTL_DIFFTEST_SHOW"
+
 // TestDifferential builds lvsctl, boots one lab VM and runs the guest half
 // of the suite there (TestVMDifferential). Each mismatching case fails as
 // its own guest subtest, named after the case, with its diff.
@@ -48,8 +52,10 @@ func TestDifferential(t *testing.T) {
 	}
 	t.Logf("built lvsctl in %v", time.Since(start).Round(time.Millisecond))
 	env := map[string]string{}
-	if re := os.Getenv(envCases); re != "" {
-		env[envCases] = re
+	for _, name := range []string{envCases, envShow} {
+		if v := os.Getenv(name); v != "" {
+			env[name] = v
+		}
 	}
 	lab.RunTestsWith(t, lab.TestOptions{
 		Run:    "^TestVMDifferential$",
@@ -426,7 +432,18 @@ func TestVMDifferential(t *testing.T) {
 						if got, err = r.side(g, c, lvsctlSide); err != nil {
 							t.Fatalf("%s\nlvsctl side: %v", describe(g, c), err)
 						}
+						if c.ownStderr {
+							for i := range want.Steps {
+								want.Steps[i].Stderr = "(lvsctl's own words)"
+							}
+							for i := range got.Steps {
+								got.Steps[i].Stderr = "(lvsctl's own words)"
+							}
+						}
 						if same(want, got) {
+							if os.Getenv(envShow) == "1" {
+								t.Logf("%s\n%s", describe(g, c), show(want))
+							}
 							return
 						}
 					}
@@ -459,4 +476,14 @@ func selectCases(groups []*group, sel *regexp.Regexp) []*group {
 		}
 	}
 	return out
+}
+
+// show formats one side's outcome for envShow.
+func show(r sideResult) string {
+	var b strings.Builder
+	for i, o := range r.Steps {
+		fmt.Fprintf(&b, "step %d exit %d\nstdout:\n%sstderr:\n%s", i+1, o.Exit, o.Stdout, o.Stderr)
+	}
+	fmt.Fprintf(&b, "table:\n%s", r.State)
+	return b.String()
 }

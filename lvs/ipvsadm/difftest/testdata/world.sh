@@ -1,9 +1,11 @@
 #!/bin/sh
-# The traffic world of the differential suite: a client namespace and two
+# The world of the differential suite, built once before any case:
+# host and service names for the listings without -n, interfaces for the
+# sync daemon, and the traffic network: a client namespace and two
 # real-server namespaces around the VM's root namespace, which is the
-# director. Each real server runs busybox httpd on port 80 and answers
-# UDP on port 53. Run once, before any case; it only builds the network,
-# the services come from the cases file.
+# director. Each real server runs busybox httpd on ports 80 and 81, and
+# rs1 holds a connection open on port 5000. The services come from the
+# cases file.
 set -e
 
 # Names for the listings without -n: ipvsadm resolves through the C
@@ -18,11 +20,14 @@ cat >>/etc/hosts <<'HOSTS'
 198.51.100.2	client.example client
 2001:db8::1	vip6.example vip6
 2001:db8::2	rs6.example rs6
+192.0.2.4	this-is-a-rather-long-host-name-for-the-listing.example
+2001:db8::4	another-rather-long-host-name-for-ipv6.example
 HOSTS
 cat >>/etc/services <<'SERVICES'
 difftest	9999/tcp	dtest
 difftest	9999/udp	dtest
 difftest	9999/sctp	dtest
+a-very-long-service-name-indeed	9998/tcp
 SERVICES
 
 # Interfaces for the sync daemon: eth0 is ipvsadm's default multicast
