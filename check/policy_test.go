@@ -76,7 +76,9 @@ func eventsOf(evs []PolicyEvent) string {
 }
 
 func TestDecide(t *testing.T) {
-	rs := func(d lvs.Destination, inhibit bool) RealServer { return RealServer{Destination: d, InhibitOnFailure: inhibit} }
+	rs := func(d lvs.Destination, inhibit bool) RealServer {
+		return RealServer{Destination: d, InhibitOnFailure: inhibit}
+	}
 	plain := VirtualService{Service: service(), RealServers: []RealServer{rs(rsA, false), rs(rsB, false), rs(rsC, false)}}
 	inhibit := plain
 	inhibit.RealServers = []RealServer{rs(rsA, false), rs(rsB, true), rs(rsC, false)}
