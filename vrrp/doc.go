@@ -1,14 +1,21 @@
 // Package vrrp is lvsctl's VRRP speaker: the VRRPv2 (RFC 3768) and VRRPv3
 // (RFC 5798, with RFC 9568's clarifications) packet codec, a pure state
 // machine per virtual router instance (events in, actions out, time from an
-// injected clock), keepalived's track-script fall/rise logic, and the small
-// interfaces through which a runner connects the machine to the network.
+// injected clock), keepalived's track-script fall/rise logic, and the
+// runner (Speaker) that connects the machines to the network.
 //
 // Where the RFCs leave room or keepalived departs from them, this package
 // follows keepalived 2.2 so that it can replace one keepalived node of a
 // pair; each such place says so in a comment.
 //
-// Nothing in this package touches the kernel: the raw IP protocol 112
-// socket, VIPs and gratuitous ARP / unsolicited NA sit behind Transport and
-// Network (transport.go) and are implemented elsewhere.
+// The codec, the machine and the tracker touch nothing. The Speaker owns
+// every machine on one goroutine; receivers, timers, track scripts and link
+// updates hand it work, and it carries out the actions through the
+// interfaces of transport.go and Env: Transport (Socket, transport_linux.go:
+// a raw IP protocol 112 socket bound to the interface, joined to
+// 224.0.0.18 / ff02::12 or talking to unicast peers, TTL / hop limit 255,
+// source set per packet with IP_PKTINFO / IPV6_PKTINFO), Network (VIPs and
+// gratuitous ARP / unsolicited NA, implemented by internal/netif), scripts
+// run without a shell (Executor, system_linux.go), and the IPVS sync daemon
+// switch. FromConfig turns a parsed keepalived.conf into a SpeakerConfig.
 package vrrp

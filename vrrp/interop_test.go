@@ -197,19 +197,29 @@ func (l *lab) sniff(ns string, done chan struct{}) {
 	defer unix.Close(fd)
 	tv := unix.Timeval{Usec: 50000}
 	unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
+	// Kernel receive timestamps: the test process's goroutines may run
+	// late on a loaded machine; the frames' times must not.
+	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
 	buf := make([]byte, 2048)
+	oob := make([]byte, 128)
 	for {
 		select {
 		case <-done:
 			return
 		default:
 		}
-		n, _, err := unix.Recvfrom(fd, buf, 0)
+		n, oobn, _, _, err := unix.Recvmsg(fd, buf, oob, 0)
 		if err != nil || n < 14 {
 			continue
 		}
 		if f, ok := parseFrame(buf[:n]); ok {
 			f.at = time.Now()
+			msgs, _ := unix.ParseSocketControlMessage(oob[:oobn])
+			for _, m := range msgs {
+				if m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SO_TIMESTAMPNS && len(m.Data) >= 16 {
+					f.at = time.Unix(int64(binary.NativeEndian.Uint64(m.Data)), int64(binary.NativeEndian.Uint64(m.Data[8:])))
+				}
+			}
 			l.mu.Lock()
 			l.frames = append(l.frames, f)
 			l.mu.Unlock()
