@@ -40,6 +40,8 @@ type testCase struct {
 	// lvsctl's own words (the issue leaves help texts out); stderr is not
 	// compared.
 	ownStderr bool
+	// asNobody runs the steps as the unprivileged user nobody.
+	asNobody bool
 }
 
 // A step is one command under test.
@@ -73,6 +75,7 @@ var programs = map[string]bool{"ipvsadm": true, "ipvsadm-save": true, "ipvsadm-r
 //	                 instead of the default listings
 //	own-stderr       stderr is a usage text in lvsctl's own words: compare
 //	                 stdout, exit status and the table only
+//	as-nobody        run the steps as the unprivileged user nobody
 //
 // Lines starting with # and blank lines are ignored. ARGS are split at
 // blanks; '...' and "..." quote (no escapes).
@@ -148,11 +151,15 @@ func parseCases(r io.Reader) ([]*group, error) {
 			return nil, fmt.Errorf("line %d: %w", n, err)
 		}
 		switch verb {
-		case "own-stderr":
+		case "own-stderr", "as-nobody":
 			if c == nil || rest != "" {
-				return nil, fmt.Errorf("line %d: own-stderr stands alone in a case", n)
+				return nil, fmt.Errorf("line %d: %s stands alone in a case", n, verb)
 			}
-			c.ownStderr = true
+			if verb == "own-stderr" {
+				c.ownStderr = true
+			} else {
+				c.asNobody = true
+			}
 		case "setup":
 			if c == nil {
 				g.setup = append(g.setup, rest)
@@ -263,8 +270,8 @@ func TestCasesFile(t *testing.T) {
 			if c.bad() {
 				bad++
 			}
-			if g.shared && c.prepared() && len(c.check) == 0 {
-				t.Errorf("case %s (line %d): a case of a shared group that prepares state must say what to check", c.name, c.line)
+			if g.shared && len(c.setup) > 0 && len(c.check) == 0 {
+				t.Errorf("case %s (line %d): a case of a shared group that changes the table must say what to check", c.name, c.line)
 			}
 		}
 	}

@@ -22,6 +22,9 @@ cat >>/etc/hosts <<'HOSTS'
 2001:db8::2	rs6.example rs6
 192.0.2.4	this-is-a-rather-long-host-name-for-the-listing.example
 2001:db8::4	another-rather-long-host-name-for-ipv6.example
+2001:db8:1::2	client6.example
+2001:db8:3::11	web1-6.example
+2001:db8:10::10	lb6.example
 HOSTS
 cat >>/etc/services <<'SERVICES'
 difftest	9999/tcp	dtest
