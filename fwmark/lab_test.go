@@ -333,6 +333,52 @@ func TestVMTraffic(t *testing.T) {
 			}
 		}
 	})
+
+	t.Run("realserver up --mode tun makes IP-in-IP work", func(t *testing.T) {
+		// Strict reverse-path filtering, as many distributions set it: a
+		// decapsulated request arrives on tunl0 from a client routed via
+		// eth0, which strict filtering drops unless up relaxes it.
+		before := map[string]string{}
+		for _, rs := range []string{"rs1", "rs2"} {
+			mustIn(t, rs, "sysctl", "-qw", "net.ipv4.conf.all.rp_filter=1")
+			before[rs] = "1"
+		}
+		for _, rs := range []string{"rs1", "rs2"} {
+			for range 2 { // idempotent
+				mustIn(t, rs, lvsctl, "realserver", "up", "--vip", vip, "--mode", "tun")
+			}
+			if addrs := mustIn(t, rs, "ip", "-o", "addr", "show", "dev", "tunl0"); !strings.Contains(addrs, vip+"/32") {
+				t.Errorf("%s: VIP not on tunl0:\n%s", rs, addrs)
+			}
+			for _, s := range []string{"all.rp_filter", "tunl0.rp_filter"} {
+				if v := strings.TrimSpace(mustIn(t, rs, "sysctl", "-n", "net.ipv4.conf."+s)); v != "0" {
+					t.Errorf("%s %s = %s, want 0", rs, s, v)
+				}
+			}
+		}
+		if macs := arpReplies(t, "c1"); len(macs) != 1 || macs[0] != directorMAC {
+			t.Fatalf("ARP replies for the VIP came from %q; want the director's %s only", macs, directorMAC)
+		}
+		resetDirector(t)
+		mustIn(t, "director", lvsctl, "-A", "-t", vip+":80", "-s", "rr")
+		mustIn(t, "director", lvsctl, "-a", "-t", vip+":80", "-r", rs1Addr, "-i")
+		mustIn(t, "director", lvsctl, "-a", "-t", vip+":80", "-r", rs2Addr, "-i")
+		got := fetchN("c1", "80", 6)
+		slices.Sort(got)
+		if want := []string{"rs1", "rs1", "rs1", "rs2", "rs2", "rs2"}; !slices.Equal(got, want) {
+			t.Errorf("round robin over IP-in-IP answered %q, want %q", got, want)
+		}
+		resetDirector(t)
+		for _, rs := range []string{"rs1", "rs2"} {
+			mustIn(t, rs, lvsctl, "realserver", "down")
+			if addrs := mustIn(t, rs, "ip", "-o", "addr", "show", "dev", "tunl0"); strings.Contains(addrs, vip) {
+				t.Errorf("%s keeps the VIP on tunl0:\n%s", rs, addrs)
+			}
+			if v := strings.TrimSpace(mustIn(t, rs, "sysctl", "-n", "net.ipv4.conf.all.rp_filter")); v != before[rs] {
+				t.Errorf("%s all.rp_filter = %s after down, want %s as before up", rs, v, before[rs])
+			}
+		}
+	})
 }
 
 // arpReplies asks for the VIP's MAC address from a client and returns the
