@@ -53,7 +53,7 @@ func Run(ctx context.Context, args []string, stdio Stdio) int {
 		rest = args[1:]
 	}
 	if compatPrograms[prog] {
-		return runIPVSAdm(ctx, prog, rest, stdio)
+		return runCompat(ctx, prog, rest, stdio, true)
 	}
 	app := newApp(stdio)
 	// Anything that is not a subcommand is ipvsadm's grammar: `lvsctl -L -n`

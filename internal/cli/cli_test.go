@@ -105,3 +105,15 @@ func hasLine(out, want string) bool {
 	}
 	return false
 }
+
+func TestJSONIsLvsctlOnly(t *testing.T) {
+	k := ipvstest.New()
+	if r := run(t, k, "", "lvsctl", "-L", "-n", "--json"); r.code != 0 || !strings.HasPrefix(r.out, "{") {
+		t.Errorf("lvsctl -L -n --json: exit %d stdout %q stderr %q", r.code, r.out, r.err)
+	}
+	// Under ipvsadm's name the option is unknown, as in ipvsadm 1.31.
+	r := run(t, k, "", "ipvsadm", "-L", "-n", "--json")
+	if r.code == 0 || r.out != "" || !strings.Contains(r.err, "--json: unknown option") {
+		t.Errorf("ipvsadm -L -n --json: exit %d stdout %q stderr %q", r.code, r.out, r.err)
+	}
+}

@@ -15,8 +15,15 @@ import (
 // then reports it the way ipvsadm does, except for -h and -v, which need no
 // kernel.
 func runIPVSAdm(ctx context.Context, prog string, args []string, stdio Stdio) int {
+	return runCompat(ctx, prog, args, stdio, false)
+}
+
+// runCompat runs the ipvsadm grammar; strict (the binary runs under one of
+// ipvsadm's names) refuses lvsctl's own additions to it.
+func runCompat(ctx context.Context, prog string, args []string, stdio Stdio, strict bool) int {
 	tuneForOneShot()
 	env := ipvsadm.Env{
+		Strict:   strict,
 		Stdin:    stdio.In,
 		Stdout:   stdio.Out,
 		Stderr:   stdio.Err,

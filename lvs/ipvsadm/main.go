@@ -48,6 +48,9 @@ type Env struct {
 	Resolver Resolver
 	// Getenv reads the environment (POSIXLY_CORRECT); nil reads none.
 	Getenv func(string) string
+	// Strict makes lvsctl's own options (--json) unknown, as they are to
+	// ipvsadm; the CLI sets it when the binary runs as ipvsadm.
+	Strict bool
 	// Version is lvsctl's version for -v; empty means "dev".
 	Version string
 }
@@ -96,7 +99,7 @@ type runner struct {
 func (r *runner) errorf(format string, a ...any) { fmt.Fprintf(r.errw, format, a...) }
 
 func (r *runner) parseOptions() ParseOptions {
-	o := ParseOptions{Resolver: r.env.Resolver}
+	o := ParseOptions{Resolver: r.env.Resolver, Strict: r.env.Strict}
 	if g := r.env.Getenv; g != nil {
 		o.PosixlyCorrect = g("POSIXLY_CORRECT") != "" || g("POSIX_ME_HARDER") != ""
 	}

@@ -185,6 +185,10 @@ type ParseOptions struct {
 	// the environment: popt then stops looking for options at the first
 	// argument that is not one.
 	PosixlyCorrect bool
+	// Strict refuses lvsctl's own options (--json) as ipvsadm does: it is
+	// set when the binary runs under ipvsadm's name, so scripts see
+	// exactly ipvsadm.
+	Strict bool
 }
 
 // Option columns of ipvsadm's commands_v_options table (OPTC_*), and their
@@ -301,7 +305,7 @@ func Parse(ctx context.Context, argv []string, opts ParseOptions) (Command, erro
 	if len(argv) == 1 {
 		return Command{Kind: CmdList}, nil
 	}
-	p := parser{ctx: ctx, res: opts.Resolver}
+	p := parser{ctx: ctx, res: opts.Resolver, strict: opts.Strict}
 	if p.res == nil {
 		p.res = numericResolver{}
 	}
@@ -309,8 +313,9 @@ func Parse(ctx context.Context, argv []string, opts ParseOptions) (Command, erro
 }
 
 type parser struct {
-	ctx context.Context
-	res Resolver
+	ctx    context.Context
+	res    Resolver
+	strict bool
 
 	cmd     Kind
 	options uint64
@@ -354,7 +359,7 @@ func (p *parser) parse(argv []string, posix bool) (Command, error) {
 	p.dest.Forward = lvs.DirectRoute
 	p.svcNetmask = 0xffffffff
 
-	s := newPoptScanner(argv, posix)
+	s := newPoptScanner(argv, posix, p.strict)
 	tag, arg := s.nextOpt()
 	if tag < 0 {
 		return Command{}, tryHelp(prog)

@@ -365,7 +365,7 @@ func TestPoptScanner(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.args, func(t *testing.T) {
-			s := newPoptScanner(append([]string{"ipvsadm"}, strings.Fields(tc.args)...), false)
+			s := newPoptScanner(append([]string{"ipvsadm"}, strings.Fields(tc.args)...), false, false)
 			var got []step
 			for {
 				tag, arg := s.nextOpt()

@@ -148,12 +148,13 @@ type poptScanner struct {
 
 	restLeftover bool // after "--" (or any argument, with POSIXLY_CORRECT)
 	posix        bool
+	strict       bool // ipvsadm's options only: lvsctl's own are unknown
 	leftovers    []string
 	nextLeftover int
 }
 
-func newPoptScanner(argv []string, posixlyCorrect bool) *poptScanner {
-	return &poptScanner{argv: argv, next: 1, posix: posixlyCorrect}
+func newPoptScanner(argv []string, posixlyCorrect, strict bool) *poptScanner {
+	return &poptScanner{argv: argv, next: 1, posix: posixlyCorrect, strict: strict}
 }
 
 // nextOpt returns the next option's tag and value (arg is nil when the
@@ -190,7 +191,7 @@ func (s *poptScanner) nextOpt() (tag int, arg *string) {
 			if !oneDash {
 				// popt matches long names exactly: no abbreviations.
 				for i := range options {
-					if options[i].long == name {
+					if options[i].long == name && !(s.strict && options[i].tag == tagJSON) {
 						opt = &options[i]
 						break
 					}
