@@ -2,8 +2,12 @@ package check
 
 import (
 	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"runtime"
 	"sync/atomic"
@@ -11,6 +15,9 @@ import (
 	"testing"
 	"time"
 )
+
+// okDigest is the MD5 of the load test's HTTP body, "ok\n".
+var okDigest = func() string { s := md5.Sum([]byte("ok\n")); return hex.EncodeToString(s[:]) }()
 
 // instantChecker passes at once and counts its calls.
 type instantChecker struct{ n atomic.Int64 }
@@ -54,8 +61,11 @@ func TestSchedulerLoad(t *testing.T) {
 		}
 	}()
 	port := targetOf(t, l.Addr().String()).Port
+	web := httpServer(t, "tcp4", "127.0.0.1:0", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		io.WriteString(w, "ok\n")
+	}), nil)
 
-	const n, run = 1000, 4 * time.Second
+	const n, run = 1000, 3 * time.Second
 	inst := &instantChecker{}
 	for _, tc := range []struct {
 		name    string
@@ -63,6 +73,8 @@ func TestSchedulerLoad(t *testing.T) {
 	}{
 		{"no-op checker", inst},
 		{"TCP to loopback", TCP{}},
+		// The server's CPU time counts too: this is an upper bound.
+		{"HTTP to loopback", HTTP{Conn: Conn{ConnectPort: web.Port}, URLs: []URL{{Path: "/", Digest: okDigest}}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var events atomic.Int64
@@ -73,7 +85,7 @@ func TestSchedulerLoad(t *testing.T) {
 				// Distinct loopback targets for the no-op checker; the
 				// TCP checks all go to the one listener on 127.0.0.1.
 				addr := netip.AddrFrom4([4]byte{127, 0, byte(1 + i/250), byte(1 + i%250)})
-				if _, ok := tc.checker.(TCP); ok {
+				if _, ok := tc.checker.(*instantChecker); !ok {
 					addr = lo4
 				}
 				jobs[i] = Job{ID: fmt.Sprintf("rs%04d", i), Target: Target{Addr: addr, Port: port}, Checker: tc.checker, Params: p}
