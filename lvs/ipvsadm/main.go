@@ -2,6 +2,7 @@ package ipvsadm
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -465,6 +466,11 @@ func (s *configStream) next() ([]string, bool) {
 					break
 				}
 				tok = append(tok, c)
+			}
+			// The token is a C string from here on (strcmp, strdup): a
+			// NUL byte ends it.
+			if i := bytes.IndexByte(tok, 0); i >= 0 {
+				tok = tok[:i]
 			}
 			if string(tok) != "ipvsadm" {
 				n++

@@ -42,6 +42,9 @@ type testCase struct {
 	ownStderr bool
 	// asNobody runs the steps as the unprivileged user nobody.
 	asNobody bool
+	// realCrashes: the real ipvsadm dies of a signal on this input; lvsctl
+	// must not, and is not compared.
+	realCrashes bool
 }
 
 // A step is one command under test.
@@ -76,6 +79,7 @@ var programs = map[string]bool{"ipvsadm": true, "ipvsadm-save": true, "ipvsadm-r
 //	own-stderr       stderr is a usage text in lvsctl's own words: compare
 //	                 stdout, exit status and the table only
 //	as-nobody        run the steps as the unprivileged user nobody
+//	real-crashes     the real ipvsadm dies of a signal: lvsctl must not
 //
 // Lines starting with # and blank lines are ignored. ARGS are split at
 // blanks; '...' and "..." quote (no escapes).
@@ -151,14 +155,17 @@ func parseCases(r io.Reader) ([]*group, error) {
 			return nil, fmt.Errorf("line %d: %w", n, err)
 		}
 		switch verb {
-		case "own-stderr", "as-nobody":
+		case "own-stderr", "as-nobody", "real-crashes":
 			if c == nil || rest != "" {
 				return nil, fmt.Errorf("line %d: %s stands alone in a case", n, verb)
 			}
-			if verb == "own-stderr" {
+			switch verb {
+			case "own-stderr":
 				c.ownStderr = true
-			} else {
+			case "as-nobody":
 				c.asNobody = true
+			default:
+				c.realCrashes = true
 			}
 		case "setup":
 			if c == nil {
