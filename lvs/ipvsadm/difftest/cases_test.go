@@ -45,6 +45,8 @@ type testCase struct {
 	// realCrashes: the real ipvsadm dies of a signal on this input; lvsctl
 	// must not, and is not compared.
 	realCrashes bool
+	// env is added to the steps' environment (NAME=value).
+	env []string
 }
 
 // A step is one command under test.
@@ -80,6 +82,7 @@ var programs = map[string]bool{"ipvsadm": true, "ipvsadm-save": true, "ipvsadm-r
 //	                 stdout, exit status and the table only
 //	as-nobody        run the steps as the unprivileged user nobody
 //	real-crashes     the real ipvsadm dies of a signal: lvsctl must not
+//	env NAME=value   set a variable in the steps' environment
 //
 // Lines starting with # and blank lines are ignored. ARGS are split at
 // blanks; '...' and "..." quote (no escapes).
@@ -179,6 +182,11 @@ func parseCases(r io.Reader) ([]*group, error) {
 			} else {
 				c.sh = append(c.sh, rest)
 			}
+		case "env":
+			if c == nil || len(args) != 1 || !strings.Contains(args[0], "=") {
+				return nil, fmt.Errorf("line %d: want env NAME=value in a case", n)
+			}
+			c.env = append(c.env, args[0])
 		case "run":
 			if c == nil {
 				return nil, fmt.Errorf("line %d: run outside a case", n)

@@ -108,13 +108,13 @@ type sideResult struct {
 var cmdEnv = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LC_ALL=C"}
 
 // run runs prog (a path) as argv0 with args and stdin, as root or, with
-// asNobody, as the unprivileged user nobody.
-func run(ctx context.Context, path, argv0 string, args []string, stdin string, asNobody bool) (outcome, error) {
+// asNobody, as the unprivileged user nobody, with env added to cmdEnv.
+func run(ctx context.Context, path, argv0 string, args []string, stdin string, asNobody bool, env ...string) (outcome, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, path)
 	cmd.Args = append([]string{argv0}, args...)
-	cmd.Env = cmdEnv
+	cmd.Env = append(append([]string{}, cmdEnv...), env...)
 	cmd.Stdin = strings.NewReader(stdin)
 	if asNobody {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
@@ -234,7 +234,7 @@ func (r *runner) side(g *group, c *testCase, s side) (sideResult, error) {
 		}
 	}
 	for _, st := range c.steps {
-		o, err := run(r.ctx, filepath.Join(s.dir, st.prog), st.prog, st.args, st.stdin, c.asNobody)
+		o, err := run(r.ctx, filepath.Join(s.dir, st.prog), st.prog, st.args, st.stdin, c.asNobody, c.env...)
 		if err != nil {
 			return res, err
 		}
