@@ -261,9 +261,17 @@ func TestSpeakerPairFailover(t *testing.T) {
 
 	// Graceful stop: priority 0, VIPs gone, notify stop; b takes over
 	// within its skew time (156/256 * 100 ms = 61 ms).
+	recv := b.snap(t).Instances[0].AdvertsReceived
 	a.stop(t)
 	if a.net.has("192.0.2.100/24") {
 		t.Error("a kept its VIP after stopping")
+	}
+	// b's receiver hands the priority 0 advert over before time moves.
+	for deadline := time.Now().Add(5 * time.Second); b.snap(t).Instances[0].AdvertsReceived == recv; {
+		if time.Now().After(deadline) {
+			t.Fatal("b never received a's priority 0 advert")
+		}
+		time.Sleep(time.Millisecond)
 	}
 	run(t, clk, 50*time.Millisecond, b)
 	if b.net.has("192.0.2.100/24") {
