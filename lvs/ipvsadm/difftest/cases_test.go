@@ -255,16 +255,16 @@ func splitArgs(s string) ([]string, error) {
 	return args, nil
 }
 
-func loadCases(t testing.TB) []*group {
+func loadCases(t testing.TB, file string) []*group {
 	t.Helper()
-	f, err := os.Open(casesFile)
+	f, err := os.Open(file)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
 	groups, err := parseCases(f)
 	if err != nil {
-		t.Fatalf("%s: %v", casesFile, err)
+		t.Fatalf("%s: %v", file, err)
 	}
 	return groups
 }
@@ -279,7 +279,7 @@ const (
 // is as large as the issue asks.
 func TestCasesFile(t *testing.T) {
 	total, bad := 0, 0
-	for _, g := range loadCases(t) {
+	for _, g := range loadCases(t, casesFile) {
 		for _, c := range g.cases {
 			total++
 			if c.bad() {

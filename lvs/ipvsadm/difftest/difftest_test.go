@@ -34,6 +34,11 @@ const (
 // by name (a shared group's setup runs when any of its cases is chosen).
 const envCases = "LVSCTL_DIFFTEST_CASES"
 
+// envFile, when set, names another cases file (under testdata/, which
+// the guest has a copy of) to run instead of testdata/cases.txt, for
+// exploratory runs.
+const envFile = "LVSCTL_DIFFTEST_FILE"
+
 // envShow, when set to 1, logs what the real ipvsadm printed for every
 // case, to review what the cases exercise.
 const envShow = "LVSCTL_DIFFTEST_SHOW"
@@ -53,7 +58,7 @@ func TestDifferential(t *testing.T) {
 	}
 	t.Logf("built lvsctl in %v", time.Since(start).Round(time.Millisecond))
 	env := map[string]string{}
-	for _, name := range []string{envCases, envShow} {
+	for _, name := range []string{envCases, envShow, envFile} {
 		if v := os.Getenv(name); v != "" {
 			env[name] = v
 		}
@@ -401,7 +406,11 @@ func prepareGuest(ctx context.Context) error {
 // TestVMDifferential is the guest half of TestDifferential.
 func TestVMDifferential(t *testing.T) {
 	lab.RequireVM(t)
-	groups := loadCases(t)
+	file := casesFile
+	if f := os.Getenv(envFile); f != "" {
+		file = f
+	}
+	groups := loadCases(t, file)
 	if re := os.Getenv(envCases); re != "" {
 		sel, err := regexp.Compile(re)
 		if err != nil {
