@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lvsctl/lvsctl/check"
@@ -98,6 +99,7 @@ type Monitor struct {
 	since   time.Time
 
 	scripts sync.WaitGroup
+	running atomic.Int64 // commands not yet returned, for WaitIdle
 }
 
 type jobRef struct {
@@ -200,7 +202,19 @@ func (m *Monitor) Wait() {
 // WaitIdle returns when no check runs and every decision has been
 // applied; tests on a fake clock call it after each Advance.
 func (m *Monitor) WaitIdle(ctx context.Context) error {
-	return m.sched.WaitIdle(ctx)
+	for {
+		if err := m.sched.WaitIdle(ctx); err != nil {
+			return err
+		}
+		if m.running.Load() == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Millisecond):
+		}
+	}
 }
 
 // readAll lists every service of the kernel with its destinations.
@@ -650,8 +664,10 @@ func (m *Monitor) eventLocked(b *Block, e check.PolicyEvent, now time.Time, quie
 // keepalived does, without a shell.
 func (m *Monitor) runScript(what string, argv []string) {
 	m.scripts.Add(1)
+	m.running.Add(1)
 	go func() {
 		defer m.scripts.Done()
+		defer m.running.Add(-1)
 		ctx, cancel := context.WithTimeout(context.Background(), m.o.ScriptTimeout)
 		defer cancel()
 		run := m.o.Run
