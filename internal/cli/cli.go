@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -56,6 +55,9 @@ func Run(ctx context.Context, args []string, stdio Stdio) int {
 		return runCompat(ctx, prog, rest, stdio, true)
 	}
 	app := newApp(stdio)
+	if code, done := dispatchLvsctl(ctx, app, rest, stdio); done {
+		return code
+	}
 	// Anything that is not a subcommand is ipvsadm's grammar: `lvsctl -L -n`
 	// is `ipvsadm -L -n`, and `lvsctl` alone lists the table as ipvsadm does.
 	if len(rest) == 0 || app.Command(rest[0]) == nil {
@@ -81,14 +83,17 @@ func newApp(stdio Stdio) *ucli.App {
 			realserverCommand(stdio),
 			applyCommand(stdio),
 			vrrpCommand(stdio),
+			monitorCommand(stdio),
+			completionCommand(),
 		},
 	}
 }
 
 func versionCommand() *ucli.Command {
 	return &ucli.Command{
-		Name:  "version",
-		Usage: "print the lvsctl version and the ipvsadm release it is compatible with",
+		Name:      "version",
+		Usage:     "print the lvsctl version and the ipvsadm release it is compatible with",
+		UsageText: "lvsctl version\n\nExample:\n   lvsctl version",
 		Action: func(c *ucli.Context) error {
 			_, err := fmt.Fprintf(c.App.Writer, "lvsctl %s (ipvsadm %s compatible)\n", Version, IPVSAdmVersion)
 			return err
@@ -107,8 +112,7 @@ func exitCode(err error, stderr io.Writer) int {
 		return ExitOK
 	}
 	fmt.Fprintf(stderr, "lvsctl: %v\n", err)
-	var ue usageError
-	if errors.As(err, &ue) {
+	if isUsageError(err) {
 		return ExitUsage
 	}
 	return ExitFailed

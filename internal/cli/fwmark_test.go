@@ -141,7 +141,7 @@ func TestFwmarkAddDelList(t *testing.T) {
 			[]string{":LVSCTL-FWMARK", jump4, rule5}},
 		{[]string{"fwmark", "add", "--vip", "192.0.2.100", "--ports", "80", "--mark", "1", "--proto", "icmp"}, 2, "want tcp, udp or sctp",
 			[]string{":LVSCTL-FWMARK", jump4, rule5}},
-		{[]string{"fwmark", "add", "--vip", "192.0.2.100", "--mark", "1"}, 1, "Required flag \"ports\"",
+		{[]string{"fwmark", "add", "--vip", "192.0.2.100", "--mark", "1"}, ExitUsage, "Required flag \"ports\"",
 			[]string{":LVSCTL-FWMARK", jump4, rule5}},
 		{[]string{"fwmark", "del", "--vip", "192.0.2.100", "--ports", "80,443", "--mark", "5"}, 0, "",
 			nil},
