@@ -83,7 +83,6 @@ func newApp(stdio Stdio) *ucli.App {
 			realserverCommand(stdio),
 			applyCommand(stdio),
 			vrrpCommand(stdio),
-			monitorCommand(stdio),
 			completionCommand(),
 		},
 	}
