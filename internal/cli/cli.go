@@ -83,6 +83,7 @@ func newApp(stdio Stdio) *ucli.App {
 			realserverCommand(stdio),
 			applyCommand(stdio),
 			vrrpCommand(stdio),
+			monitorCommand(stdio),
 			completionCommand(),
 		},
 	}
