@@ -10,7 +10,7 @@ LDFLAGS   := -s -w -X $(PKG)/internal/cli.Version=$(VERSION)
 GOFLAGS_B := -trimpath -buildvcs=false
 LABRUN    := $(GO) run ./lab/cmd/labrun
 
-.PHONY: all build test test-unit test-short lab-prepare demo bench install uninstall lint clean
+.PHONY: all build test test-unit test-short lab-prepare demo bench install uninstall completions man lint clean
 
 all: build
 
@@ -41,11 +41,61 @@ demo: build lab-prepare
 bench: build lab-prepare
 	$(GO) run ./lab/bench
 
-install: build
-	install -D -m 0755 bin/lvsctl $(DESTDIR)$(PREFIX)/sbin/lvsctl
+# Where install puts things (PREFIX, DESTDIR as usual). COMPAT_LINKS=1 also
+# makes ipvsadm, ipvsadm-save and ipvsadm-restore links to lvsctl; a real
+# program of that name is never replaced.
+SBINDIR      ?= $(PREFIX)/sbin
+MANDIR       ?= $(PREFIX)/share/man
+BASHCOMPDIR  ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR   ?= $(PREFIX)/share/zsh/vendor-completions
+FISHCOMPDIR  ?= $(PREFIX)/share/fish/vendor_completions.d
+UNITDIR      ?= $(PREFIX)/lib/systemd/system
+COMPAT_LINKS ?=
+COMPAT_NAMES := ipvsadm ipvsadm-save ipvsadm-restore
+MAN8         := $(notdir $(wildcard man/*.8))
+MAN5         := $(notdir $(wildcard man/*.5))
+UNITS        := lvsctl-vrrp.service lvsctl-monitor.service
 
+install: build
+	install -D -m 0755 bin/lvsctl $(DESTDIR)$(SBINDIR)/lvsctl
+	install -d $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5
+	install -m 0644 $(addprefix man/,$(MAN8)) $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 $(addprefix man/,$(MAN5)) $(DESTDIR)$(MANDIR)/man5/
+	install -D -m 0644 completions/lvsctl.bash $(DESTDIR)$(BASHCOMPDIR)/lvsctl
+	@# bash-completion loads a script by command name: ipvsadm gets ours
+	@# unless a real one is there already.
+	@t=$(DESTDIR)$(BASHCOMPDIR)/ipvsadm; \
+	if [ -e "$$t" ] && [ ! -L "$$t" ]; then echo "keeping $$t"; else ln -sfn lvsctl "$$t"; fi
+	install -D -m 0644 completions/_lvsctl $(DESTDIR)$(ZSHCOMPDIR)/_lvsctl
+	install -D -m 0644 completions/lvsctl.fish $(DESTDIR)$(FISHCOMPDIR)/lvsctl.fish
+	install -d $(DESTDIR)$(UNITDIR)
+	for u in $(UNITS); do \
+		sed 's|@SBINDIR@|$(SBINDIR)|g' dist/systemd/$$u >$(DESTDIR)$(UNITDIR)/$$u.tmp && \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$$u.tmp && mv -f $(DESTDIR)$(UNITDIR)/$$u.tmp $(DESTDIR)$(UNITDIR)/$$u || exit 1; \
+	done
+ifeq ($(COMPAT_LINKS),1)
+	@for n in $(COMPAT_NAMES); do \
+		t=$(DESTDIR)$(SBINDIR)/$$n; \
+		if [ -e "$$t" ] && [ ! -L "$$t" ]; then echo "install: $$t exists and is not a link; not replacing it" >&2; exit 1; fi; \
+		echo "ln -sfn lvsctl $$t"; ln -sfn lvsctl "$$t" || exit 1; \
+	done
+endif
+
+# Removes exactly what install put there: links only while they point at
+# lvsctl.
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/sbin/lvsctl
+	rm -f $(DESTDIR)$(SBINDIR)/lvsctl
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man8/,$(MAN8)) $(addprefix $(DESTDIR)$(MANDIR)/man5/,$(MAN5))
+	rm -f $(DESTDIR)$(BASHCOMPDIR)/lvsctl $(DESTDIR)$(ZSHCOMPDIR)/_lvsctl $(DESTDIR)$(FISHCOMPDIR)/lvsctl.fish
+	rm -f $(addprefix $(DESTDIR)$(UNITDIR)/,$(UNITS))
+	@for t in $(addprefix $(DESTDIR)$(SBINDIR)/,$(COMPAT_NAMES)) $(DESTDIR)$(BASHCOMPDIR)/ipvsadm; do \
+		if [ -L "$$t" ] && [ "$$(readlink "$$t")" = lvsctl ]; then echo "rm -f $$t"; rm -f "$$t"; fi; \
+	done
+
+# Regenerate the checked-in completion scripts and manual pages from the
+# CLI definition (TestGenerated fails when they are stale).
+completions man:
+	$(GO) test ./internal/cli -count=1 -run '^TestGenerated$$' -update
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt: $$out"; exit 1; fi
