@@ -213,7 +213,7 @@ func ServeStatus(ctx context.Context, path string, m *Monitor, log *slog.Logger)
 			if err != nil {
 				return
 			}
-			conn.SetDeadline(time.Now().Add(5 * time.Second))
+			conn.SetDeadline(time.Now().Add(30 * time.Second))
 			if err := json.NewEncoder(conn).Encode(m.Status()); err != nil && log != nil {
 				log.Warn("status socket", "err", err)
 			}
@@ -245,7 +245,7 @@ func ReadStatus(ctx context.Context, path string) (Status, error) {
 		return st, fmt.Errorf("%w on %s: %w", ErrNoMonitor, path, err)
 	}
 	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	conn.SetDeadline(time.Now().Add(60 * time.Second))
 	if err := json.NewDecoder(conn).Decode(&st); err != nil {
 		return st, fmt.Errorf("read status from %s: %w", path, err)
 	}
