@@ -55,6 +55,8 @@ var imageBinaries = []binarySpec{
 	{Name: "tc", Package: "iproute2"},
 	{Name: "bridge", Package: "iproute2"},
 	{Name: "ss", Package: "iproute2"},
+	// setpriv runs lvsctl as an unprivileged user holding capabilities.
+	{Name: "setpriv", Package: "util-linux"},
 	{
 		Name: "xtables-nft-multi", Package: "iptables",
 		Links: []string{

@@ -61,7 +61,7 @@ func Run(ctx context.Context, args []string, stdio Stdio) int {
 	// Anything that is not a subcommand is ipvsadm's grammar: `lvsctl -L -n`
 	// is `ipvsadm -L -n`, and `lvsctl` alone lists the table as ipvsadm does.
 	if len(rest) == 0 || app.Command(rest[0]) == nil {
-		return runIPVSAdm(ctx, "ipvsadm", rest, stdio)
+		return withPermissionHint(stdio, func(s Stdio) int { return runIPVSAdm(ctx, "ipvsadm", rest, s) })
 	}
 	err := app.RunContext(ctx, append([]string{"lvsctl"}, rest...))
 	return exitCode(err, stdio.Err)
@@ -112,6 +112,7 @@ func exitCode(err error, stderr io.Writer) int {
 		return ExitOK
 	}
 	fmt.Fprintf(stderr, "lvsctl: %v\n", err)
+	io.WriteString(stderr, permissionHint(err))
 	if isUsageError(err) {
 		return ExitUsage
 	}
