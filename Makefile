@@ -10,7 +10,7 @@ LDFLAGS   := -s -w -X $(PKG)/internal/cli.Version=$(VERSION)
 GOFLAGS_B := -trimpath -buildvcs=false
 LABRUN    := $(GO) run ./lab/cmd/labrun
 
-.PHONY: all build test test-unit test-short lab-prepare demo bench install uninstall completions man lint clean
+.PHONY: all build test test-deps test-unit test-short lab-prepare demo bench install uninstall completions man lint clean
 
 all: build
 
@@ -24,12 +24,26 @@ test-short:
 # All tiers: unit, root integration tests on the host (build tag
 # integration) and the real-kernel lab. The lab is prepared first (apt
 # packages, Debian's kernel image) so that no test races to install it.
-test: build lab-prepare
+test: build test-deps lab-prepare
 	$(GO) vet ./...
 	$(GO) test -tags integration -count=1 -timeout 25m ./...
 
 lab-prepare:
 	$(LABRUN) -prepare
+
+# The real peers and checkers the host tiers run: keepalived (VRRP interop,
+# config checks), iptables (fwmark), the shells the completions are checked
+# in, and the man-page and unit linters. Installed with apt when missing.
+TEST_PACKAGES := keepalived iptables iproute2 bash zsh fish groff mandoc man-db systemd util-linux
+test-deps:
+	@missing=$$(for p in $(TEST_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
+			echo "make test needs these Debian packages: $$missing (run as root with apt to install them)"; exit 1; \
+		fi; \
+		echo "Installing test dependencies: $$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
 
 # The main job, narrated: a director in the lab balancing HTTP between two
 # real servers in NAT and DR mode.
