@@ -50,6 +50,7 @@ test-deps:
 demo: build lab-prepare
 	$(LABRUN) -smp 2 -f bin/lvsctl:/usr/sbin/lvsctl lab/demo/demo.sh
 	$(LABRUN) -smp 2 -f bin/lvsctl:/usr/sbin/lvsctl lab/demo/fwmark.sh
+	$(LABRUN) -smp 2 -f bin/lvsctl:/usr/sbin/lvsctl lab/demo/monitor.sh
 
 # Ratios against the reference tools, measured in one lab boot.
 bench: build lab-prepare
