@@ -2,16 +2,12 @@ package monitor
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
-	"os"
-	"path/filepath"
-	"sync"
 	"time"
+
+	"github.com/lvsctl/lvsctl/internal/statussock"
 
 	"github.com/lvsctl/lvsctl/check"
 	"github.com/lvsctl/lvsctl/lvs"
@@ -187,67 +183,22 @@ func checkStatus(j check.Status, start time.Time) CheckStatus {
 	return cs
 }
 
-// ServeStatus answers each connection to the unix socket at path with one
-// Status in JSON, until ctx ends or the returned stop is called (which
-// also removes the socket). It refuses to take over the socket of a
+// ServeStatus answers each connection to the unix socket at path with the
+// monitor's Status in JSON, until ctx ends or the returned stop is called
+// (which also removes the socket). It refuses to take over the socket of a
 // monitor that still answers.
 func ServeStatus(ctx context.Context, path string, m *Monitor, log *slog.Logger) (stop func(), err error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("status socket: %w", err)
-	}
-	if conn, err := net.Dial("unix", path); err == nil {
-		conn.Close()
-		return nil, fmt.Errorf("status socket %s: another monitor is running", path)
-	}
-	os.Remove(path) // left by a killed monitor
-	ln, err := net.Listen("unix", path)
-	if err != nil {
-		return nil, fmt.Errorf("status socket: %w", err)
-	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conn.SetDeadline(time.Now().Add(30 * time.Second))
-			if err := json.NewEncoder(conn).Encode(m.Status()); err != nil && log != nil {
-				log.Warn("status socket", "err", err)
-			}
-			conn.Close()
-		}
-	}()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			ln.Close() // also removes the socket file
-			wg.Wait()
-		})
-	}
-	context.AfterFunc(ctx, stop)
-	return stop, nil
+	return statussock.Serve(ctx, path, func(context.Context) (any, error) { return m.Status(), nil }, log)
 }
 
 // ErrNoMonitor is returned by ReadStatus when nothing answers on the
 // socket.
-var ErrNoMonitor = errors.New("no monitor answers")
+var ErrNoMonitor = statussock.ErrNotRunning
 
 // ReadStatus asks the monitor listening on the unix socket at path for its
 // Status.
 func ReadStatus(ctx context.Context, path string) (Status, error) {
 	var st Status
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "unix", path)
-	if err != nil {
-		return st, fmt.Errorf("%w on %s: %w", ErrNoMonitor, path, err)
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(60 * time.Second))
-	if err := json.NewDecoder(conn).Decode(&st); err != nil {
-		return st, fmt.Errorf("read status from %s: %w", path, err)
-	}
-	return st, nil
+	err := statussock.Read(ctx, path, "monitor", &st)
+	return st, err
 }

@@ -3,7 +3,6 @@ package cli
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,9 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/olekukonko/tablewriter"
-	"github.com/olekukonko/tablewriter/renderer"
-	"github.com/olekukonko/tablewriter/tw"
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/lvsctl/lvsctl/fwmark"
@@ -168,21 +164,7 @@ func protoText(p lvs.Protocol) string { return strings.ToLower(p.String()) }
 
 func writeRulesTable(w io.Writer, l fwmark.Listing) error {
 	var buf bytes.Buffer
-	tb := tablewriter.NewTable(&buf,
-		tablewriter.WithRenderer(renderer.NewBlueprint(tw.Rendition{
-			Borders: tw.BorderNone,
-			Symbols: tw.NewSymbols(tw.StyleNone),
-			Settings: tw.Settings{
-				Separators: tw.Separators{BetweenColumns: tw.Off, BetweenRows: tw.Off},
-				Lines:      tw.Lines{ShowHeaderLine: tw.Off},
-			},
-		})),
-		tablewriter.WithHeaderAlignment(tw.AlignLeft),
-		tablewriter.WithRowAlignment(tw.AlignLeft),
-		tablewriter.WithHeaderAutoFormat(tw.Off),
-		tablewriter.WithPadding(tw.Padding{Left: "", Right: "  ", Overwrite: true}),
-	)
-	tb.Header("MARK", "VIP", "PROTO", "PORTS", "LOCAL")
+	tb := newTable(&buf, "MARK", "VIP", "PROTO", "PORTS", "LOCAL")
 	for _, e := range l.Entries {
 		local := "no"
 		if e.Local {
@@ -195,13 +177,8 @@ func writeRulesTable(w io.Writer, l fwmark.Listing) error {
 	if err := tb.Render(); err != nil {
 		return err
 	}
-	for _, line := range strings.SplitAfter(buf.String(), "\n") {
-		if line == "" {
-			continue
-		}
-		if _, err := io.WriteString(w, strings.TrimRight(line, " \n")+"\n"); err != nil {
-			return err
-		}
+	if err := writeTrimmed(w, buf.String()); err != nil {
+		return err
 	}
 	if len(l.Foreign) > 0 {
 		fmt.Fprintln(w, "\nRules in lvsctl's chains that lvsctl did not write:")
@@ -232,9 +209,7 @@ func writeRulesJSON(w io.Writer, l fwmark.Listing) error {
 	for _, e := range l.Entries {
 		out.Rules = append(out.Rules, ruleJSON{e.Mark, e.VIP.String(), protoText(e.Proto), fwmark.FormatPorts(e.Ports), e.Local, e.Chains})
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	return writeJSON(w, out)
 }
 
 const fwmarkServiceUsage = `lvsctl fwmark service --vip ADDR [--proto tcp|udp|sctp] --ports LIST --mark N

@@ -3,7 +3,6 @@ package cli
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,9 +15,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/olekukonko/tablewriter"
-	"github.com/olekukonko/tablewriter/renderer"
-	"github.com/olekukonko/tablewriter/tw"
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/lvsctl/lvsctl/check/monitor"
@@ -121,9 +117,7 @@ func newMonitorCommand(env monitorEnv) *ucli.Command {
 					return err
 				}
 				if c.Bool("json") {
-					enc := json.NewEncoder(c.App.Writer)
-					enc.SetIndent("", "  ")
-					return enc.Encode(st)
+					return writeJSON(c.App.Writer, st)
 				}
 				return writeMonitorStatus(c.App.Writer, st, time.Now(), time.Local)
 			},
@@ -417,21 +411,7 @@ func writeMonitorStatus(w io.Writer, st monitor.Status, now time.Time, loc *time
 		buf.WriteString(", dry run (the kernel is not changed)")
 	}
 	buf.WriteString("\n\n")
-	tb := tablewriter.NewTable(&buf,
-		tablewriter.WithRenderer(renderer.NewBlueprint(tw.Rendition{
-			Borders: tw.BorderNone,
-			Symbols: tw.NewSymbols(tw.StyleNone),
-			Settings: tw.Settings{
-				Separators: tw.Separators{BetweenColumns: tw.Off, BetweenRows: tw.Off},
-				Lines:      tw.Lines{ShowHeaderLine: tw.Off},
-			},
-		})),
-		tablewriter.WithHeaderAlignment(tw.AlignLeft),
-		tablewriter.WithRowAlignment(tw.AlignLeft),
-		tablewriter.WithHeaderAutoFormat(tw.Off),
-		tablewriter.WithPadding(tw.Padding{Left: "", Right: "  ", Overwrite: true}),
-	)
-	tb.Header("SERVICE", "SCHED", "QUORUM", "REAL SERVER", "WEIGHT", "STATE", "CHECK", "LAST RESULT", "LATENCY", "SINCE")
+	tb := newTable(&buf, "SERVICE", "SCHED", "QUORUM", "REAL SERVER", "WEIGHT", "STATE", "CHECK", "LAST RESULT", "LATENCY", "SINCE")
 	since := func(t *time.Time) string {
 		if t == nil {
 			return "start"
@@ -496,6 +476,5 @@ func writeMonitorStatus(w io.Writer, st monitor.Status, now time.Time, loc *time
 	if err := tb.Render(); err != nil {
 		return err
 	}
-	_, err := w.Write(buf.Bytes())
-	return err
+	return writeTrimmed(w, buf.String())
 }

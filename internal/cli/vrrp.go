@@ -3,26 +3,20 @@ package cli
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/netip"
-	"os"
 	"os/signal"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
-	"github.com/olekukonko/tablewriter"
-	"github.com/olekukonko/tablewriter/renderer"
-	"github.com/olekukonko/tablewriter/tw"
+	"github.com/lvsctl/lvsctl/internal/statussock"
+
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/lvsctl/lvsctl/internal/clock"
@@ -109,9 +103,7 @@ func newVRRPCommand(env vrrpEnv) *ucli.Command {
 						return err
 					}
 					if c.Bool("json") {
-						enc := json.NewEncoder(c.App.Writer)
-						enc.SetIndent("", "  ")
-						return enc.Encode(st)
+						return writeJSON(c.App.Writer, st)
 					}
 					return writeVRRPStatus(c.App.Writer, st, time.Now(), time.Local)
 				},
@@ -428,82 +420,28 @@ func statusFromSnapshot(s vrrp.Snapshot) VRRPStatus {
 	return st
 }
 
-// serveVRRPStatus answers each connection to path with one VRRPStatus in
-// JSON. It returns a function that stops serving and removes the socket.
+// serveVRRPStatus answers each connection to path with the speaker's
+// VRRPStatus in JSON. It returns a function that stops serving and removes
+// the socket.
 func serveVRRPStatus(ctx context.Context, path string, sp *vrrp.Speaker, log *slog.Logger) (func(), error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("status socket: %w", err)
-	}
-	if conn, err := net.Dial("unix", path); err == nil {
-		conn.Close()
-		return nil, fmt.Errorf("status socket %s: another speaker is running", path)
-	}
-	os.Remove(path) // left by a killed speaker
-	ln, err := net.Listen("unix", path)
-	if err != nil {
-		return nil, fmt.Errorf("status socket: %w", err)
-	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			func() {
-				defer conn.Close()
-				conn.SetDeadline(time.Now().Add(5 * time.Second))
-				qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-				defer cancel()
-				snap, err := sp.Snapshot(qctx)
-				if err != nil {
-					log.Warn("status", "err", err)
-					return
-				}
-				json.NewEncoder(conn).Encode(statusFromSnapshot(snap))
-			}()
+	return statussock.Serve(ctx, path, func(ctx context.Context) (any, error) {
+		snap, err := sp.Snapshot(ctx)
+		if err != nil {
+			return nil, err
 		}
-	}()
-	return func() {
-		ln.Close() // also removes the socket file
-		wg.Wait()
-	}, nil
+		return statusFromSnapshot(snap), nil
+	}, log)
 }
 
 func readVRRPStatus(ctx context.Context, path string) (VRRPStatus, error) {
 	var st VRRPStatus
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "unix", path)
-	if err != nil {
-		return st, fmt.Errorf("no VRRP speaker answers on %s: %w", path, err)
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
-	if err := json.NewDecoder(conn).Decode(&st); err != nil {
-		return st, fmt.Errorf("read status from %s: %w", path, err)
-	}
-	return st, nil
+	err := statussock.Read(ctx, path, "VRRP speaker", &st)
+	return st, err
 }
 
 func writeVRRPStatus(w io.Writer, st VRRPStatus, now time.Time, loc *time.Location) error {
 	var buf bytes.Buffer
-	tb := tablewriter.NewTable(&buf,
-		tablewriter.WithRenderer(renderer.NewBlueprint(tw.Rendition{
-			Borders: tw.BorderNone,
-			Symbols: tw.NewSymbols(tw.StyleNone),
-			Settings: tw.Settings{
-				Separators: tw.Separators{BetweenColumns: tw.Off, BetweenRows: tw.Off},
-				Lines:      tw.Lines{ShowHeaderLine: tw.Off},
-			},
-		})),
-		tablewriter.WithHeaderAlignment(tw.AlignLeft),
-		tablewriter.WithRowAlignment(tw.AlignLeft),
-		tablewriter.WithHeaderAutoFormat(tw.Off),
-		tablewriter.WithPadding(tw.Padding{Left: "", Right: "  ", Overwrite: true}),
-	)
-	tb.Header("INSTANCE", "IF", "VRID", "STATE", "PRIO", "EFFECTIVE", "MASTER", "SENT", "RECEIVED", "ERRORS", "SINCE")
+	tb := newTable(&buf, "INSTANCE", "IF", "VRID", "STATE", "PRIO", "EFFECTIVE", "MASTER", "SENT", "RECEIVED", "ERRORS", "SINCE")
 	for _, in := range st.Instances {
 		master := in.MasterAddr
 		if master == "" {
@@ -532,8 +470,7 @@ func writeVRRPStatus(w io.Writer, st VRRPStatus, now time.Time, loc *time.Locati
 	for _, name := range ifs {
 		fmt.Fprintf(&buf, "dropped on %s: %s\n", name, countsText(st.Drops[name]))
 	}
-	_, err := w.Write(buf.Bytes())
-	return err
+	return writeTrimmed(w, buf.String())
 }
 
 // countsText prints counters as "auth=2 ttl=1", sorted; "-" for none.
