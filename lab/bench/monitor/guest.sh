@@ -1,0 +1,53 @@
+#!/bin/sh
+# Runs inside the lab VM for the monitor figure of `make bench`. One farm
+# of $SERVERS real servers, one keepalived.conf, checked in turn by
+# lvsctl monitor, by keepalived's checker (--check: no VRRP) and, for
+# scale, by a bash loop over $LOOP servers; each for a $WINDOW window
+# once its table is full. monbench measure prints the RESULT and PROC
+# lines the host reads.
+set -eu
+B=/usr/local/bin/monbench
+# keepalived skips an executable configuration file, and per-run lab
+# files are 0755.
+CONF=/tmp/keepalived.conf
+cp /lab/keepalived.conf $CONF
+chmod 644 $CONF
+
+$B setup "$SERVERS" | sh
+ip netns exec bfarm $B farm >/tmp/farm.log 2>&1 &
+i=0
+until [ -S /tmp/checkbench-farm.sock ]; do
+	i=$((i + 1))
+	[ $i -lt 100 ] || { echo "ERROR the farm did not start" >&2; cat /tmp/farm.log >&2; exit 1; }
+	sleep 0.1
+done
+echo "INFO $(ip -n bfarm -6 addr show dev lo | grep -c 'inet6 2001:db8:2::') farm addresses"
+
+measure() { # measure NAME ARGS... -- COMMAND...
+	name=$1
+	shift
+	if ! ip netns exec bdir $B measure -name "$name" -window "$WINDOW" -log "/tmp/$name.log" "$@"; then
+		echo "ERROR $name: measurement failed; its log ends:" >&2
+		tail -n 30 "/tmp/$name.log" >&2
+		exit 1
+	fi
+}
+
+# lvsctl monitor leaves the table as it is on SIGTERM (a restart changes
+# nothing); keepalived removes its virtual servers when it stops. Start
+# each from an empty table.
+ip netns exec bdir ipvsadm -C
+measure lvsctl -servers "$SERVERS" -- \
+	lvsctl monitor -f "$CONF" --socket /run/lvsctl-monitor.sock
+ip netns exec bdir ipvsadm -C
+
+mkdir -p /run/keepalived-bench
+measure keepalived -servers "$SERVERS" -- \
+	keepalived --check --dont-fork --log-console --log-detail -f "$CONF" \
+	-p /run/keepalived-bench/keepalived.pid -c /run/keepalived-bench/checkers.pid \
+	-r /run/keepalived-bench/vrrp.pid
+echo "INFO keepalived log: $(grep -c 'Adding service\|Activating' /tmp/keepalived.log || true) activation lines, $(grep -ci 'fail\|error' /tmp/keepalived.log || true) failure lines"
+ip netns exec bdir ipvsadm -C
+
+$B loop "$LOOP" >/tmp/loop.sh
+measure bash-loop -servers 0 -settle 2s -- bash /tmp/loop.sh

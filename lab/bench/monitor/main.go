@@ -1,0 +1,418 @@
+// Command monitor is the health-check figure of `make bench`: in one boot
+// of the lab VM, the same keepalived.conf of 1,000 real servers checked
+// over HTTP every second is run by lvsctl monitor and by keepalived's
+// checker, each over the same window once its table is full, and a bash
+// loop checks 20 of the servers for scale. It prints the CPU time of each
+// checker's whole process tree, its memory, the requests per second the
+// farm answered, and the ratio lvsctl/keepalived.
+//
+// Run on the host it builds itself for the guest (static), boots the lab
+// with lvsctl, keepalived and its libraries as per-run files, and reads
+// the guest's report. Inside the guest the same program is the farm
+// (monbench farm), the measurement (monbench measure) and the source of
+// the setup script, the configuration and the bash loop.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	_ "embed"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/lvsctl/lvsctl/lab"
+	"github.com/lvsctl/lvsctl/lab/bench/monitor/checkbench"
+)
+
+//go:embed guest.sh
+var guestScript string
+
+// self is this program's import path: the host builds it for the guest.
+const self = "github.com/lvsctl/lvsctl/lab/bench/monitor"
+
+// guestBinary is where the guest finds this program.
+const guestBinary = "/usr/local/bin/monbench"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "setup", "conf", "loop":
+			if len(args) != 2 {
+				fmt.Fprintf(stderr, "monbench %s N\n", args[0])
+				return 2
+			}
+			n, err := strconv.Atoi(args[1])
+			if err != nil || n < 1 {
+				fmt.Fprintf(stderr, "monbench %s: bad count %q\n", args[0], args[1])
+				return 2
+			}
+			switch args[0] {
+			case "setup":
+				io.WriteString(stdout, checkbench.Setup(n))
+			case "conf":
+				stdout.Write(checkbench.Conf(n))
+			case "loop":
+				io.WriteString(stdout, checkbench.BashLoop(n))
+			}
+			return 0
+		case "farm":
+			return farm(stderr)
+		case "measure":
+			return measure(args[1:], stdout, stderr)
+		}
+	}
+	return host(args, stdout, stderr)
+}
+
+// farm serves the real servers until SIGTERM.
+func farm(stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	var f checkbench.Farm
+	if err := f.Serve(ctx, "[::]:80", checkbench.ControlPath); err != nil {
+		fmt.Fprintf(stderr, "monbench farm: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// measure runs checkbench.Measure on the command after "--" and prints
+//
+//	RESULT <name> <key> <value>
+//	PROC <name> <pid> <comm> <rss KiB> <peak KiB>
+func measure(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("measure", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	name := fs.String("name", "", "label of the RESULT lines")
+	servers := fs.Int("servers", 0, "real servers the table must hold before the window")
+	settle := fs.Duration("settle", 5*time.Second, "wait after the table is full")
+	window := fs.Duration("window", 30*time.Second, "measured time")
+	logPath := fs.String("log", "/dev/null", "the checker's stdout and stderr")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() == 0 || *name == "" {
+		fmt.Fprintln(stderr, "monbench measure -name NAME [flags] -- COMMAND...")
+		return 2
+	}
+	log, err := os.Create(*logPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "monbench measure: %v\n", err)
+		return 1
+	}
+	defer log.Close()
+	cmd := exec.Command(fs.Arg(0), fs.Args()[1:]...)
+	cmd.Stdout, cmd.Stderr = log, log
+	opt := checkbench.Options{
+		Cmd: cmd, Servers: *servers, Settle: *settle, Window: *window,
+		FarmControl: checkbench.ControlPath,
+	}
+	if *servers == 0 {
+		opt.Table = func(context.Context) (int, error) { return 0, nil }
+	}
+	fig, err := checkbench.Measure(context.Background(), opt)
+	if err != nil {
+		fmt.Fprintf(stderr, "monbench measure %s: %v\n", *name, err)
+		return 1
+	}
+	res := func(k string, v any) { fmt.Fprintf(stdout, "RESULT %s %s %v\n", *name, k, v) }
+	res("ready", fig.Ready.Seconds())
+	res("wall", fig.Wall.Seconds())
+	res("cpu", fig.CPU.Seconds())
+	res("requests", fig.Requests)
+	res("table-start", fig.TableStart)
+	res("table-end", fig.TableEnd)
+	for _, p := range fig.End {
+		fmt.Fprintf(stdout, "PROC %s %d %s %d %d\n", *name, p.PID, strings.ReplaceAll(p.Comm, " ", "_"), p.RSS, p.HWM)
+	}
+	return 0
+}
+
+func host(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("bench monitor", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	servers := fs.Int("servers", 1000, "real servers in the keepalived.conf")
+	loop := fs.Int("loop", 20, "real servers the bash loop checks")
+	window := fs.Duration("window", 30*time.Second, "measured time of each checker, once its table is full")
+	binary := fs.String("lvsctl", "bin/lvsctl", "the lvsctl binary to measure")
+	keepalived := fs.String("keepalived", "/usr/sbin/keepalived", "the keepalived binary to measure against")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "bench monitor: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	if _, err := os.Stat(*binary); err != nil {
+		fmt.Fprintf(stderr, "bench monitor: %v (run make build first)\n", err)
+		return 1
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	tmp, err := os.MkdirTemp("", "bench-monitor-")
+	if err != nil {
+		fmt.Fprintf(stderr, "bench monitor: %v\n", err)
+		return 1
+	}
+	defer os.RemoveAll(tmp)
+	helper := filepath.Join(tmp, "monbench")
+	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", helper, self)
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(stderr, "bench monitor: build the guest helper: %v\n%s", err, out)
+		return 1
+	}
+	files := map[string]string{*binary: "/usr/local/bin/lvsctl", helper: guestBinary}
+	kaFiles, err := programFiles(ctx, *keepalived)
+	if err != nil {
+		fmt.Fprintf(stderr, "bench monitor: %v\n", err)
+		return 1
+	}
+	for h, g := range kaFiles {
+		files[h] = g
+	}
+	fmt.Fprintf(stdout, "Booting the lab: %d real servers checked over HTTP every 1 s by lvsctl monitor, then by keepalived --check; %v each once the table is full; a bash loop over %d.\n",
+		*servers, *window, *loop)
+	prog := &progress{w: stderr}
+	res, err := lab.Run(ctx, lab.Options{
+		Script: "exec sh /lab/guest.sh",
+		Files:  files,
+		FileData: map[string][]byte{
+			"/lab/guest.sh":        []byte(guestScript),
+			"/lab/keepalived.conf": checkbench.Conf(*servers),
+		},
+		Env: map[string]string{
+			"SERVERS": strconv.Itoa(*servers),
+			"LOOP":    strconv.Itoa(*loop),
+			"WINDOW":  window.String(),
+		},
+		Memory: 1536,
+		CPUs:   2,
+		Stdout: prog,
+		Stderr: stderr,
+		Log:    stderr,
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "bench monitor: %v\n", err)
+		return 1
+	}
+	if res.ExitCode != 0 {
+		fmt.Fprintf(stderr, "bench monitor: the guest script failed with status %d\n%s", res.ExitCode, res.Stdout)
+		return 1
+	}
+	r, err := parse(res.Stdout)
+	if err != nil {
+		fmt.Fprintf(stderr, "bench monitor: %v\n", err)
+		return 1
+	}
+	if err := r.check(*servers, *loop); err != nil {
+		fmt.Fprintf(stderr, "bench monitor: %v\n%s", err, res.Stdout)
+		return 1
+	}
+	r.report(stdout, *servers, *loop)
+	return 0
+}
+
+// programFiles lists a host program and the shared libraries ldd finds
+// for it as per-run lab files at the same paths in the guest. keepalived
+// is not in the base image: its libraries (perl, net-snmp, glib, krb5;
+// 21 MB) would double the image every lab boot unpacks. The libraries the
+// base image already holds are sent too and lose to the base image's
+// identical copies.
+func programFiles(ctx context.Context, prog string) (map[string]string, error) {
+	out, err := exec.CommandContext(ctx, "ldd", prog).Output()
+	if err != nil {
+		return nil, fmt.Errorf("ldd %s: %w (install keepalived)", prog, err)
+	}
+	files := map[string]string{prog: prog}
+	for _, l := range strings.Split(string(out), "\n") {
+		f := strings.Fields(l)
+		var p string
+		switch {
+		case len(f) >= 3 && f[1] == "=>":
+			p = f[2]
+		case len(f) >= 1 && strings.HasPrefix(f[0], "/"):
+			p = f[0] // the loader
+		default:
+			continue
+		}
+		real, err := filepath.EvalSymlinks(p)
+		if err != nil {
+			return nil, fmt.Errorf("library of %s: %w", prog, err)
+		}
+		files[real] = p
+	}
+	return files, nil
+}
+
+// progress echoes the guest's INFO and ERROR lines as they come: the run
+// takes minutes.
+type progress struct {
+	w   io.Writer
+	buf []byte
+}
+
+func (p *progress) Write(b []byte) (int, error) {
+	p.buf = append(p.buf, b...)
+	for {
+		i := bytes.IndexByte(p.buf, '\n')
+		if i < 0 {
+			return len(b), nil
+		}
+		line := string(p.buf[:i+1])
+		p.buf = p.buf[i+1:]
+		if strings.HasPrefix(line, "INFO ") || strings.HasPrefix(line, "RESULT ") {
+			fmt.Fprint(p.w, "  ", line)
+		}
+	}
+}
+
+// proc is one process of a measured tree at the window's end.
+type proc struct {
+	pid       int
+	comm      string
+	rss, peak int // KiB
+}
+
+// results are the guest's figures by checker name.
+type results struct {
+	values map[string]map[string]float64
+	procs  map[string][]proc
+}
+
+func parse(out []byte) (results, error) {
+	r := results{values: map[string]map[string]float64{}, procs: map[string][]proc{}}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		switch {
+		case len(f) == 4 && f[0] == "RESULT":
+			v, err := strconv.ParseFloat(f[3], 64)
+			if err != nil {
+				return r, fmt.Errorf("bad result line %q: %w", sc.Text(), err)
+			}
+			if r.values[f[1]] == nil {
+				r.values[f[1]] = map[string]float64{}
+			}
+			r.values[f[1]][f[2]] = v
+		case len(f) == 6 && f[0] == "PROC":
+			var p proc
+			var err1, err2, err3 error
+			p.pid, err1 = strconv.Atoi(f[2])
+			p.comm = f[3]
+			p.rss, err2 = strconv.Atoi(f[4])
+			p.peak, err3 = strconv.Atoi(f[5])
+			if err1 != nil || err2 != nil || err3 != nil {
+				return r, fmt.Errorf("bad process line %q", sc.Text())
+			}
+			r.procs[f[1]] = append(r.procs[f[1]], p)
+		}
+	}
+	for _, name := range []string{"lvsctl", "keepalived", "bash-loop"} {
+		if r.values[name] == nil {
+			return r, fmt.Errorf("the guest reported nothing for %s", name)
+		}
+	}
+	return r, nil
+}
+
+// check refuses figures of a checker that was not really checking: a
+// table short of real servers, or a farm that saw far fewer requests
+// than one per server per second.
+func (r results) check(servers, loop int) error {
+	for _, name := range []string{"lvsctl", "keepalived"} {
+		v := r.values[name]
+		if int(v["table-start"]) != servers || int(v["table-end"]) != servers {
+			return fmt.Errorf("%s: %v then %v real servers in the table, want %d", name, v["table-start"], v["table-end"], servers)
+		}
+		if rate := v["requests"] / v["wall"]; rate < 0.5*float64(servers) {
+			return fmt.Errorf("%s: the farm answered %.0f requests/s, want about %d", name, rate, servers)
+		}
+	}
+	if v := r.values["bash-loop"]; v["requests"] == 0 {
+		return fmt.Errorf("bash loop: the farm answered no requests")
+	}
+	return nil
+}
+
+func (r results) cpuShare(name string) float64 {
+	return r.values[name]["cpu"] / r.values[name]["wall"]
+}
+
+func (r results) rate(name string) float64 {
+	return r.values[name]["requests"] / r.values[name]["wall"]
+}
+
+// perCheck is CPU time per request the farm answered, in µs.
+func (r results) perCheck(name string) float64 {
+	return r.values[name]["cpu"] / r.values[name]["requests"] * 1e6
+}
+
+func (r results) rss(name string) (rss, peak int) {
+	for _, p := range r.procs[name] {
+		rss += p.rss
+		peak += p.peak
+	}
+	return rss, peak
+}
+
+func mb(kib int) string { return fmt.Sprintf("%.1f MB", float64(kib)/1024) }
+
+func (r results) report(w io.Writer, servers, loop int) {
+	const targetRatio, targetRSS = 1.0, 60 * 1024
+	lv, ka := r.values["lvsctl"], r.values["keepalived"]
+	fmt.Fprintf(w, "\n%d real servers, HTTP_GET every 1 s, connect_timeout 3; window %.1f s (lvsctl), %.1f s (keepalived) once the table was full\n\n",
+		servers, lv["wall"], ka["wall"])
+	fmt.Fprintf(w, "%-30s %16s %16s %8s\n", "", "lvsctl monitor", "keepalived", "ratio")
+	ratio := r.cpuShare("lvsctl") / r.cpuShare("keepalived")
+	fmt.Fprintf(w, "%-30s %14.1f %% %14.1f %% %8.2f   (target <= %.1f: %s)\n", "CPU time / wall time",
+		100*r.cpuShare("lvsctl"), 100*r.cpuShare("keepalived"), ratio, targetRatio, verdict(ratio <= targetRatio))
+	fmt.Fprintf(w, "%-30s %16.0f %16.0f\n", "requests/s at the farm", r.rate("lvsctl"), r.rate("keepalived"))
+	fmt.Fprintf(w, "%-30s %13.1f µs %13.1f µs %8.2f\n", "CPU time per check", r.perCheck("lvsctl"), r.perCheck("keepalived"),
+		r.perCheck("lvsctl")/r.perCheck("keepalived"))
+	lr, lp := r.rss("lvsctl")
+	kr, kp := r.rss("keepalived")
+	fmt.Fprintf(w, "%-30s %16s %16s          (target lvsctl <= %s: %s)\n", "RSS at the window's end", mb(lr), mb(kr), mb(targetRSS), verdict(lr <= targetRSS))
+	fmt.Fprintf(w, "%-30s %16s %16s\n", "peak RSS", mb(lp), mb(kp))
+	fmt.Fprintf(w, "%-30s %16.0f %16.0f\n", "real servers in the table", lv["table-end"], ka["table-end"])
+	fmt.Fprintf(w, "%-30s %15.1fs %15.1fs\n", "start to full table", lv["ready"], ka["ready"])
+	fmt.Fprintln(w, "\nProcesses at the window's end (RSS, peak):")
+	for _, name := range []string{"lvsctl", "keepalived", "bash-loop"} {
+		// The tree's root comes first: keepalived's parent, then its checker.
+		for i, p := range r.procs[name] {
+			role := ""
+			if name == "keepalived" {
+				role = " (checker child)"
+				if i == 0 {
+					role = " (parent)"
+				}
+			}
+			fmt.Fprintf(w, "  %-10s pid %-5d %-12s %10s %10s%s\n", name, p.pid, p.comm, mb(p.rss), mb(p.peak), role)
+		}
+	}
+	b := r.values["bash-loop"]
+	fmt.Fprintf(w, "\nFor scale, a bash loop (busybox wget, up to 3 tries) over %d servers every 1 s: CPU %.1f %% of wall time,\n", loop, 100*r.cpuShare("bash-loop"))
+	fmt.Fprintf(w, "%.1f requests/s, %.0f µs CPU per check (%.0fx keepalived's, %.0fx lvsctl's) over %.1f s.\n",
+		r.rate("bash-loop"), r.perCheck("bash-loop"), r.perCheck("bash-loop")/r.perCheck("keepalived"), r.perCheck("bash-loop")/r.perCheck("lvsctl"), b["wall"])
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "MISSED"
+}
