@@ -156,6 +156,9 @@ type Speaker struct {
 	cfg SpeakerConfig
 	env Env
 	log *slog.Logger
+	// timers runs the machines' timers: env.Clock, or PreciseClock in
+	// place of clock.Real.
+	timers clock.Clock
 
 	work    chan func()
 	stopped chan struct{} // closed when the loop stops taking work
@@ -168,6 +171,7 @@ type Speaker struct {
 	links   map[string]bool // last reported state of tracked links
 
 	notifyQ  chan []string
+	syncQ    chan syncRole
 	bg       sync.WaitGroup
 	stopOnce sync.Once
 }
@@ -218,11 +222,14 @@ func NewSpeaker(cfg SpeakerConfig, env Env) (*Speaker, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Speaker{cfg: cfg, env: env, log: log,
+	s := &Speaker{cfg: cfg, env: env, log: log, timers: env.Clock,
 		work: make(chan func(), 256), stopped: make(chan struct{}),
 		byName: map[string]*runInstance{}, socks: map[TransportKey]*runSocket{},
 		groups: map[string]*runGroup{}, scripts: map[string]*runScript{}, links: map[string]bool{},
-		notifyQ: make(chan []string, 64),
+		notifyQ: make(chan []string, 64), syncQ: make(chan syncRole, 64),
+	}
+	if _, real := env.Clock.(clock.Real); real {
+		s.timers = PreciseClock{}
 	}
 	for _, sc := range cfg.Scripts {
 		if len(sc.Argv) == 0 {
@@ -394,10 +401,12 @@ func (s *Speaker) Run(ctx context.Context) error {
 		// The notifier drains the queue (notify stop included) with a
 		// context of its own: bgctx is already cancelled.
 		close(s.notifyQ)
+		close(s.syncQ)
 		s.bg.Wait()
 	}()
-	s.bg.Add(1)
+	s.bg.Add(2)
 	go s.notifier(context.WithoutCancel(ctx))
+	go s.syncSwitcher(context.WithoutCancel(ctx))
 	if err := s.setup(ctx); err != nil {
 		return err
 	}
@@ -721,7 +730,7 @@ func (s *Speaker) do(ri *runInstance, acts []Action) {
 				old.Stop()
 			}
 			t, seq := a.Timer, a.Seq
-			ri.timers[a.Timer] = s.env.Clock.AfterFunc(a.After, func() {
+			ri.timers[a.Timer] = s.timers.AfterFunc(a.After, func() {
 				s.post(func() {
 					if ri.m != nil {
 						s.step(ri, TimerFired{Timer: t, Seq: seq}, true)
@@ -751,8 +760,10 @@ func (s *Speaker) do(ri *runInstance, acts []Action) {
 			if s.env.SyncDaemon == nil {
 				continue
 			}
-			if err := s.env.SyncDaemon.SetRole(ctx, a.Master); err != nil {
-				s.log.Warn("IPVS sync daemon", "instance", name, "master", a.Master, "err", err)
+			select {
+			case s.syncQ <- syncRole{instance: name, master: a.Master}:
+			default:
+				s.log.Error("IPVS sync daemon queue full: role not switched", "instance", name, "master", a.Master)
 			}
 		}
 	}
@@ -819,6 +830,39 @@ func (s *Speaker) queueNotify(argv []string) {
 	case s.notifyQ <- argv:
 	default:
 		s.log.Error("notify queue full: script not run", "argv", argv)
+	}
+}
+
+// syncRole is one SetSyncDaemon for the switcher.
+type syncRole struct {
+	instance string
+	master   bool
+}
+
+// syncSwitcher carries out SetSyncDaemon off the loop, in order, until
+// the queue is closed and drained: starting and stopping the kernel's
+// sync threads (IPVS_CMD_NEW_DAEMON, IPVS_CMD_DEL_DAEMON, which waits for
+// a thread to exit) can take long enough, on a slow machine, for the
+// adverts to stop and the peer to take over. Of several queued switches
+// only the last counts.
+func (s *Speaker) syncSwitcher(ctx context.Context) {
+	defer s.bg.Done()
+	for r := range s.syncQ {
+	drain:
+		for {
+			select {
+			case next, ok := <-s.syncQ:
+				if !ok {
+					break drain
+				}
+				r = next
+			default:
+				break drain
+			}
+		}
+		if err := s.env.SyncDaemon.SetRole(ctx, r.master); err != nil {
+			s.log.Warn("IPVS sync daemon", "instance", r.instance, "master", r.master, "err", err)
+		}
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"sync"
 	"syscall"
 	"time"
 	"unsafe"
@@ -43,6 +44,12 @@ type Socket struct {
 	v6      bool
 	ifindex int
 	src     netip.Addr
+
+	// rmu guards the receive buffers, kept between calls: parse copies
+	// the message out, and a 64 KiB buffer per advert would be most of
+	// the speaker's garbage.
+	rmu      sync.Mutex
+	buf, oob []byte
 }
 
 var _ Transport = (*Socket)(nil)
@@ -205,8 +212,12 @@ func (s *Socket) Send(ctx context.Context, msg []byte, dst netip.Addr) error {
 func (s *Socket) Receive(ctx context.Context) (Received, error) {
 	stop := context.AfterFunc(ctx, func() { s.f.SetReadDeadline(time.Unix(1, 0)) })
 	defer stop()
-	buf := make([]byte, 65536)
-	oob := make([]byte, 128)
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	if s.buf == nil {
+		s.buf, s.oob = make([]byte, 65536), make([]byte, 128)
+	}
+	buf, oob := s.buf, s.oob
 	for {
 		var n, oobn int
 		var from unix.Sockaddr

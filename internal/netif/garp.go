@@ -1,11 +1,14 @@
 package netif
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
+	"sync"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -105,36 +108,149 @@ func icmpv6Checksum(src, dst netip.Addr, msg []byte) uint16 {
 
 // Announce sends one gratuitous ARP (IPv4) or unsolicited neighbour
 // advertisement (IPv6) for addr out of dev, through an AF_PACKET socket of
-// the calling thread's network namespace.
+// the calling thread's network namespace. It looks the link up and opens
+// and closes a socket for the one frame; closing an AF_PACKET socket waits
+// for an RCU grace period (packet_release calls synchronize_net), several
+// milliseconds. Announcer keeps both for repeated use.
 func Announce(ctx context.Context, dev string, addr netip.Addr) error {
+	var a Announcer
+	defer a.Close()
+	return a.Announce(ctx, dev, addr)
+}
+
+// Announcer sends gratuitous ARPs and unsolicited neighbour advertisements,
+// keeping per device the link's index and Ethernet address and an open
+// AF_PACKET socket, so that a VRRP backup becoming master sends its first
+// announcement without a netlink round trip or a socket to open. A send
+// that fails looks the link up again and retries once (the device may
+// have been recreated with a new index); Refresh catches an address
+// change. The zero value is ready to use; Close releases the sockets.
+type Announcer struct {
+	mu   sync.Mutex
+	devs map[string]*announceDev
+}
+
+type announceDev struct {
+	index int
+	mac   net.HardwareAddr
+	fd    int
+}
+
+// Announce sends one announcement for addr out of dev.
+func (a *Announcer) Announce(ctx context.Context, dev string, addr netip.Addr) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	d, err := a.lookup(dev)
+	if err != nil {
+		return fmt.Errorf("announce %s: %w", addr, err)
+	}
+	if err := d.send(addr); err == nil {
+		return nil
+	}
+	a.forget(dev)
+	if d, err = a.lookup(dev); err != nil {
+		return fmt.Errorf("announce %s: %w", addr, err)
+	}
+	if err := d.send(addr); err != nil {
+		return fmt.Errorf("announce %s on %s: %w", addr, dev, err)
+	}
+	return nil
+}
+
+// Index returns dev's interface index, from the cache when it is there.
+func (a *Announcer) Index(dev string) (int, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	d, err := a.lookup(dev)
+	if err != nil {
+		return 0, err
+	}
+	return d.index, nil
+}
+
+// Refresh looks dev up again and reports whether its index or Ethernet
+// address differs from what was cached (announcements sent from the cache
+// carried stale ones). A device not cached is not looked up.
+func (a *Announcer) Refresh(dev string) (changed bool, err error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	old := a.devs[dev]
+	if old == nil {
+		return false, nil
+	}
 	l, err := netlink.LinkByName(dev)
 	if err != nil {
-		return fmt.Errorf("announce %s: link %s: %w", addr, dev, err)
+		a.forget(dev)
+		return true, fmt.Errorf("link %s: %w", dev, err)
+	}
+	if l.Attrs().Index == old.index && bytes.Equal(l.Attrs().HardwareAddr, old.mac) {
+		return false, nil
+	}
+	a.forget(dev)
+	return true, nil
+}
+
+// Forget drops dev from the cache (its next use looks it up again).
+func (a *Announcer) Forget(dev string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.forget(dev)
+}
+
+// Close closes the sockets and empties the cache.
+func (a *Announcer) Close() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for dev := range a.devs {
+		a.forget(dev)
+	}
+	return nil
+}
+
+func (a *Announcer) forget(dev string) {
+	if d := a.devs[dev]; d != nil {
+		unix.Close(d.fd)
+		delete(a.devs, dev)
+	}
+}
+
+func (a *Announcer) lookup(dev string) (*announceDev, error) {
+	if d := a.devs[dev]; d != nil {
+		return d, nil
+	}
+	l, err := netlink.LinkByName(dev)
+	if err != nil {
+		return nil, fmt.Errorf("link %s: %w", dev, err)
 	}
 	mac := l.Attrs().HardwareAddr
 	if len(mac) != 6 {
-		return fmt.Errorf("announce %s on %s: no Ethernet address", addr, dev)
-	}
-	addr = addr.Unmap()
-	var frame []byte
-	var proto uint16
-	if addr.Is4() {
-		frame, proto = GratuitousARP(mac, addr), etherTypeARP
-	} else {
-		frame, proto = UnsolicitedNA(mac, addr), etherTypeIPv6
+		return nil, fmt.Errorf("link %s: no Ethernet address", dev)
 	}
 	// Protocol 0: the socket sends only and never queues received frames.
 	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return fmt.Errorf("announce %s: AF_PACKET socket: %w", addr, err)
+		return nil, fmt.Errorf("AF_PACKET socket: %w", err)
 	}
-	defer unix.Close(fd)
-	sa := &unix.SockaddrLinklayer{Protocol: htons(proto), Ifindex: l.Attrs().Index, Halen: 6}
+	d := &announceDev{index: l.Attrs().Index, mac: slices.Clone(mac), fd: fd}
+	if a.devs == nil {
+		a.devs = map[string]*announceDev{}
+	}
+	a.devs[dev] = d
+	return d, nil
+}
+
+func (d *announceDev) send(addr netip.Addr) error {
+	addr = addr.Unmap()
+	var frame []byte
+	var proto uint16
+	if addr.Is4() {
+		frame, proto = GratuitousARP(d.mac, addr), etherTypeARP
+	} else {
+		frame, proto = UnsolicitedNA(d.mac, addr), etherTypeIPv6
+	}
+	sa := &unix.SockaddrLinklayer{Protocol: htons(proto), Ifindex: d.index, Halen: 6}
 	copy(sa.Addr[:], frame[:6])
-	if err := unix.Sendto(fd, frame, 0, sa); err != nil {
-		return fmt.Errorf("announce %s on %s: %w", addr, dev, err)
-	}
-	return nil
+	return unix.Sendto(d.fd, frame, 0, sa)
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
