@@ -170,6 +170,10 @@ type Speaker struct {
 	scripts map[string]*runScript
 	links   map[string]bool // last reported state of tracked links
 
+	// arrived is when the packet being handled arrived, while the loop
+	// handles it; zero otherwise (see do, SetTimer).
+	arrived time.Time
+
 	notifyQ  chan []string
 	syncQ    chan syncRole
 	bg       sync.WaitGroup
@@ -603,7 +607,9 @@ func (s *Speaker) packet(sock *runSocket, r Received) {
 		return
 	}
 	ri.received++
+	s.arrived = r.At
 	s.step(ri, AdvertReceived{From: r.Src.Unmap(), Advert: a}, true)
+	s.arrived = time.Time{}
 }
 
 func (s *Speaker) linkChanged(name string, up bool) {
@@ -730,7 +736,7 @@ func (s *Speaker) do(ri *runInstance, acts []Action) {
 				old.Stop()
 			}
 			t, seq := a.Timer, a.Seq
-			ri.timers[a.Timer] = s.timers.AfterFunc(a.After, func() {
+			ri.timers[a.Timer] = s.timers.AfterFunc(s.sinceArrival(a.After), func() {
 				s.post(func() {
 					if ri.m != nil {
 						s.step(ri, TimerFired{Timer: t, Seq: seq}, true)
@@ -768,6 +774,26 @@ func (s *Speaker) do(ri *runInstance, acts []Action) {
 		}
 	}
 }
+
+// sinceArrival shortens a timer set for an advert by the time the advert
+// waited between the kernel and the machine, so that the
+// Master_Down_Timer (RFC 5798 §6.4.2, "Reset the Master_Down_Timer to
+// Master_Down_Interval") runs from the advert's arrival: on an idle host,
+// waking the receiver takes a few hundred microseconds. A wait that is
+// negative or longer than maxArrivalLag (a stepped clock) is ignored.
+func (s *Speaker) sinceArrival(d time.Duration) time.Duration {
+	if s.arrived.IsZero() {
+		return d
+	}
+	lag := s.env.Clock.Now().Sub(s.arrived)
+	if lag <= 0 || lag > maxArrivalLag || lag >= d {
+		return d
+	}
+	return d - lag
+}
+
+// maxArrivalLag bounds the wait sinceArrival accounts for.
+const maxArrivalLag = 50 * time.Millisecond
 
 func (s *Speaker) sendAdvert(ri *runInstance, prio uint8) {
 	mc := ri.cfg.Machine

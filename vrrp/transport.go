@@ -3,6 +3,7 @@ package vrrp
 import (
 	"context"
 	"net/netip"
+	"time"
 )
 
 // The interfaces below are where the runner (lvsctl vrrp run) plugs the
@@ -21,6 +22,9 @@ type Received struct {
 	Interface int
 	// Msg is the IP payload: the VRRP message for Decode.
 	Msg []byte
+	// At is when the kernel received it (SCM_TIMESTAMPNS); zero when
+	// the transport cannot tell.
+	At time.Time
 }
 
 // Transport sends and receives VRRP messages on one interface: a raw IP

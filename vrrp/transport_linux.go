@@ -89,6 +89,10 @@ func ListenSocket(cfg SocketConfig) (*Socket, error) {
 			return fail("SO_BINDTODEVICE", err)
 		}
 	}
+	// Kernel receive times (SCM_TIMESTAMPNS): the Master_Down_Timer
+	// counts from an advert's arrival, not from when the speaker got to
+	// it. Without them Received.At stays zero; nothing else changes.
+	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
 	group := cfg.Group.Unmap()
 	if group.IsValid() && group.Is6() != s.v6 {
 		return fail("group", fmt.Errorf("group %s and source %s differ in family: %w", group, src, ErrFamily))
@@ -215,7 +219,7 @@ func (s *Socket) Receive(ctx context.Context) (Received, error) {
 	s.rmu.Lock()
 	defer s.rmu.Unlock()
 	if s.buf == nil {
-		s.buf, s.oob = make([]byte, 65536), make([]byte, 128)
+		s.buf, s.oob = make([]byte, 65536), make([]byte, 256)
 	}
 	buf, oob := s.buf, s.oob
 	for {
@@ -255,6 +259,8 @@ func (s *Socket) parse(pkt, oob []byte, from unix.Sockaddr) (Received, bool) {
 		case m.Header.Level == unix.IPPROTO_IPV6 && m.Header.Type == unix.IPV6_PKTINFO && len(m.Data) >= 20:
 			r.Dst = netip.AddrFrom16([16]byte(m.Data[:16]))
 			r.Interface = int(binary.NativeEndian.Uint32(m.Data[16:]))
+		case m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SCM_TIMESTAMPNS && len(m.Data) >= 16:
+			r.At = time.Unix(int64(binary.NativeEndian.Uint64(m.Data)), int64(binary.NativeEndian.Uint64(m.Data[8:])))
 		case m.Header.Level == unix.IPPROTO_IPV6 && m.Header.Type == unix.IPV6_HOPLIMIT && len(m.Data) >= 4:
 			r.HopLimit = int(int32(binary.NativeEndian.Uint32(m.Data)))
 		}
