@@ -1,12 +1,10 @@
 package monitor_test
 
 import (
-	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +17,7 @@ import (
 
 	"github.com/lvsctl/lvsctl/check/monitor"
 	"github.com/lvsctl/lvsctl/lab"
+	"github.com/lvsctl/lvsctl/lab/bench/monitor/checkbench"
 )
 
 // End-to-end tests in the lab VM: `lvsctl monitor -f keepalived.conf` on a
@@ -432,85 +431,63 @@ func TestVMMonitor(t *testing.T) {
 	t.Logf("monitor log:\n%s", d.stderr.String())
 }
 
-// The benchmark figure of `make bench`: CPU time and RSS of the monitor
-// checking 1,000 real servers every second over HTTP, and of the classic
-// bash loop checking 20. The real servers are 1,000 IPv6 addresses of one
-// namespace, where one busybox httpd answers them all; the director routes
-// their prefix through that namespace, so there is one neighbour entry.
-// Runs with LVSCTL_MEASURE=1.
+// The monitor's figure at 1,000 real servers, measured as `make bench`
+// measures it (lab/bench/monitor, which also runs keepalived next to it):
+// CPU time and RSS of lvsctl monitor checking 1,000 real servers every
+// second over HTTP, and of the classic bash loop checking 20. The real
+// servers are 1,000 IPv6 addresses of one namespace answered by one Go
+// HTTP server (this test binary, see TestVMFarmServer); the director
+// routes their prefix through that namespace. Runs with LVSCTL_MEASURE=1.
 func TestVMMonitorBench(t *testing.T) {
 	lab.RequireVM(t)
 	if os.Getenv("LVSCTL_MEASURE") == "" {
 		t.Skip("set LVSCTL_MEASURE=1 to measure")
 	}
 	const n = 1000
-	const measure = 30 * time.Second
-	setup := `set -e
-ip netns add bdir
-ip netns add bfarm
-ip link add eth0 netns bdir type veth peer name eth0 netns bfarm
-ip -n bdir link set lo up
-ip -n bfarm link set lo up
-ip -n bdir addr add 2001:db8:1::1/64 dev eth0 nodad
-ip -n bfarm addr add 2001:db8:1::2/64 dev eth0 nodad
-ip -n bdir link set eth0 up
-ip -n bfarm link set eth0 up
-ip -n bdir route add 2001:db8:2::/64 via 2001:db8:1::2
-ip -n bdir addr add 2001:db8::100/128 dev lo
-mkdir -p /srv/farm && echo ok >/srv/farm/index.html
-i=1
-while [ $i -le ` + fmt.Sprint(n) + ` ]; do
-	printf 'address add 2001:db8:2::%x/128 dev lo\n' $i
-	i=$((i + 1))
-done >/tmp/farm.batch
-ip -n bfarm -batch /tmp/farm.batch
-`
-	sh(t, setup)
-	// The farm answers with a Go HTTP server (this test binary, see
-	// TestVMFarmServer): busybox httpd forks for each request, and 1,000
-	// forks a second under TCG would measure the farm, not the monitor.
-	farm := exec.Command("ip", "netns", "exec", "bfarm", os.Args[0], "-test.run=^TestVMFarmServer$")
+	const window = 30 * time.Second
+	sh(t, checkbench.Teardown)
+	sh(t, checkbench.Setup(n))
+	t.Cleanup(func() { exec.Command("sh", "-c", checkbench.Teardown).Run() })
+	// busybox httpd forks for each request, and 1,000 forks a second
+	// under TCG would measure the farm, not the monitor.
+	farm := exec.Command("ip", "netns", "exec", checkbench.FarmNS, os.Args[0], "-test.run=^TestVMFarmServer$")
 	farm.Env = append(os.Environ(), "LVSCTL_FARM=[::]:80")
 	if err := farm.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer func() { farm.Process.Kill(); farm.Wait() }()
-	time.Sleep(time.Second)
-	t.Cleanup(func() {
-		exec.Command("sh", "-c", `for ns in bdir bfarm; do for p in $(ip netns pids $ns); do kill $p; done; ip netns del $ns; done`).Run()
-	})
-	var conf strings.Builder
-	conf.WriteString("virtual_server 2001:db8::100 80 {\n    delay_loop 1\n    lb_algo wlc\n    lb_kind DR\n    protocol TCP\n")
-	for i := 1; i <= n; i++ {
-		fmt.Fprintf(&conf, "    real_server 2001:db8:2::%x 80 {\n        HTTP_GET {\n            url {\n                path /\n            }\n            connect_timeout 3\n        }\n    }\n", i)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if _, err := checkbench.ReadRequests(checkbench.ControlPath); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the farm does not answer on its control socket")
+		}
 	}
-	conf.WriteString("}\n")
 	dir := t.TempDir()
 	path := filepath.Join(dir, "keepalived.conf")
-	if err := os.WriteFile(path, []byte(conf.String()), 0o644); err != nil {
+	if err := os.WriteFile(path, checkbench.Conf(n), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("ip", "netns", "exec", "bdir", labLvsctl, "monitor", "-f", path, "--socket", filepath.Join(dir, "s.sock"))
+	sock := filepath.Join(dir, "s.sock")
+	// ip netns exec execs the program: its PID is lvsctl's. The
+	// measurement (ipvsadm) runs in this namespace, so enter the
+	// director's for the table count.
+	cmd := exec.Command("ip", "netns", "exec", checkbench.DirectorNS, labLvsctl, "monitor", "-f", path, "--socket", sock)
 	var stderr lockedBuffer
 	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	inDirector := func(ctx context.Context) (int, error) {
+		out, err := exec.CommandContext(ctx, "ip", "netns", "exec", checkbench.DirectorNS, "ipvsadm", "-L", "-n").Output()
+		if err != nil {
+			return 0, err
+		}
+		return strings.Count(string(out), "\n  -> [2001:db8:2::"), nil
 	}
-	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
-	pid := cmd.Process.Pid
-	time.Sleep(5 * time.Second) // the warmup spreads the first checks over 1 s
-	cpu0, wall0 := procCPU(t, pid), time.Now()
-	time.Sleep(measure)
-	cpu1, wall1 := procCPU(t, pid), time.Now()
-	rss, hwm := procMem(t, pid)
-	cpu := cpu1 - cpu0
-	wall := wall1.Sub(wall0)
-	t.Logf("BENCH lvsctl monitor: %d real servers over HTTP every 1 s: CPU %.3f s per s of wall time (%.1f%% of one CPU) over %v; RSS %d KiB, peak %d KiB",
-		n, cpu.Seconds()/wall.Seconds(), 100*cpu.Seconds()/wall.Seconds(), measure, rss, hwm)
-	st, err := monitor.ReadStatus(t.Context(), filepath.Join(dir, "s.sock"))
-	if err != nil {
-		t.Errorf("status: %v\n%s", err, stderr.String())
-	} else {
+	status := func(ctx context.Context) error {
+		st, err := monitor.ReadStatus(ctx, sock)
+		if err != nil {
+			return fmt.Errorf("status: %w", err)
+		}
 		up, checked := 0, 0
 		for _, rs := range st.Services[0].RealServers {
 			if rs.State == "up" && rs.InTable {
@@ -522,68 +499,45 @@ ip -n bfarm -batch /tmp/farm.batch
 		}
 		t.Logf("BENCH %d real servers up and in the table, %d with a passing last check", up, checked)
 		if up != n || checked != n {
-			t.Errorf("%d of %d real servers up, %d checked\n%s", up, n, checked, stderr.String())
+			return fmt.Errorf("%d of %d real servers up, %d checked", up, n, checked)
 		}
+		return nil
 	}
+	fig, err := checkbench.Measure(t.Context(), checkbench.Options{
+		Cmd: cmd, Servers: n, Window: window, FarmControl: checkbench.ControlPath,
+		Table: inDirector, AtEnd: status,
+	})
+	if err != nil {
+		t.Fatalf("%v\nmonitor log:\n%s", err, stderr.String())
+	}
+	root := fig.End[0]
+	t.Logf("BENCH lvsctl monitor: %d real servers over HTTP every 1 s: CPU %.3f s per s of wall time over %v, %.0f requests/s at the farm, %v CPU per check; RSS %d KiB, peak %d KiB",
+		n, fig.CPUShare(), fig.Wall.Round(time.Millisecond), fig.RequestRate(), fig.CPUPerRequest(), root.RSS, root.HWM)
 
 	// The bash loop, 20 servers, the same period: curl's role played by
 	// busybox wget, ipvsadm not called while all are healthy.
-	var loop strings.Builder
-	loop.WriteString("end=$((SECONDS + " + fmt.Sprint(int(measure.Seconds())) + "))\nwhile [ $SECONDS -lt $end ]; do\n    for rs in")
-	for i := 1; i <= 20; i++ {
-		fmt.Fprintf(&loop, " 2001:db8:2::%x", i)
-	}
-	loop.WriteString("; do\n        ok=0\n        for try in 1 2 3; do\n            if timeout 3 wget -q -O /dev/null \"http://[$rs]/\"; then ok=1; break; fi\n        done\n    done\n    sleep 1\ndone\ntimes\n")
-	out, err := exec.Command("ip", "netns", "exec", "bdir", "bash", "-c", loop.String()).CombinedOutput()
+	loop := exec.Command("ip", "netns", "exec", checkbench.DirectorNS, "bash", "-c", checkbench.BashLoop(20))
+	fig, err = checkbench.Measure(t.Context(), checkbench.Options{
+		Cmd: loop, Settle: 2 * time.Second, Window: window, FarmControl: checkbench.ControlPath,
+		Table: func(context.Context) (int, error) { return 0, nil },
+	})
 	if err != nil {
-		t.Fatalf("bash loop: %v\n%s", err, out)
+		t.Fatalf("bash loop: %v", err)
 	}
-	// times prints the shell's user/sys, then its children's.
-	t.Logf("BENCH bash loop: 20 real servers every 1 s for %v; bash `times` (shell, then children):\n%s", measure, out)
+	t.Logf("BENCH bash loop: 20 real servers every 1 s: CPU %.3f s per s of wall time over %v, %.1f requests/s, %v CPU per check",
+		fig.CPUShare(), fig.Wall.Round(time.Millisecond), fig.RequestRate(), fig.CPUPerRequest())
 }
 
 // TestVMFarmServer is the real servers of TestVMMonitorBench: an HTTP
-// server on LVSCTL_FARM until killed.
+// server on LVSCTL_FARM that counts requests on checkbench.ControlPath,
+// until killed.
 func TestVMFarmServer(t *testing.T) {
 	addr := os.Getenv("LVSCTL_FARM")
 	if addr == "" {
 		t.Skip("the bench's HTTP farm; runs only when TestVMMonitorBench starts it")
 	}
-	http.ListenAndServe(addr, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") }))
-}
-
-// procCPU returns a process's user+system CPU time from /proc/PID/stat.
-func procCPU(t *testing.T, pid int) time.Duration {
-	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
+	var f checkbench.Farm
+	if err := f.Serve(t.Context(), addr, checkbench.ControlPath); err != nil {
 		t.Fatal(err)
 	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	var utime, stime int64
-	fmt.Sscan(f[11], &utime)
-	fmt.Sscan(f[12], &stime)
-	return time.Duration(utime+stime) * (time.Second / 100) // USER_HZ
-}
-
-// procMem returns VmRSS and VmHWM in KiB.
-func procMem(t *testing.T, pid int) (rss, hwm int) {
-	t.Helper()
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var v int
-		if _, err := fmt.Sscanf(sc.Text(), "VmRSS: %d kB", &v); err == nil {
-			rss = v
-		}
-		if _, err := fmt.Sscanf(sc.Text(), "VmHWM: %d kB", &v); err == nil {
-			hwm = v
-		}
-	}
-	return rss, hwm
 }

@@ -3,7 +3,7 @@
 # of $SERVERS real servers, one keepalived.conf, checked in turn by
 # lvsctl monitor, by keepalived's checker (--check: no VRRP) and, for
 # scale, by a bash loop over $LOOP servers; each for a $WINDOW window
-# once its table is full. monbench measure prints the RESULT and PROC
+# once its table is full, the two checkers $ROUNDS times. monbench measure prints the RESULT and PROC
 # lines the host reads.
 set -eu
 B=/usr/local/bin/monbench
@@ -34,19 +34,36 @@ measure() { # measure NAME ARGS... -- COMMAND...
 }
 
 # lvsctl monitor leaves the table as it is on SIGTERM (a restart changes
-# nothing); keepalived removes its virtual servers when it stops. Start
-# each from an empty table.
-ip netns exec bdir ipvsadm -C
-measure lvsctl -servers "$SERVERS" -- \
-	lvsctl monitor -f "$CONF" --socket /run/lvsctl-monitor.sock
-ip netns exec bdir ipvsadm -C
-
-mkdir -p /run/keepalived-bench
-measure keepalived -servers "$SERVERS" -- \
-	keepalived --check --dont-fork --log-console --log-detail -f "$CONF" \
-	-p /run/keepalived-bench/keepalived.pid -c /run/keepalived-bench/checkers.pid \
-	-r /run/keepalived-bench/vrrp.pid
-echo "INFO keepalived log: $(grep -c 'Adding service\|Activating' /tmp/keepalived.log || true) activation lines, $(grep -ci 'fail\|error' /tmp/keepalived.log || true) failure lines"
+# nothing); keepalived removes its virtual servers when it stops. Each
+# run starts from an empty table.
+run_lvsctl() {
+	ip netns exec bdir ipvsadm -C
+	measure lvsctl -servers "$SERVERS" -- \
+		lvsctl monitor -f "$CONF" --socket /run/lvsctl-monitor.sock
+}
+run_keepalived() { # the checker process only (--check), its own pid files
+	ip netns exec bdir ipvsadm -C
+	mkdir -p /run/keepalived-bench
+	measure keepalived -servers "$SERVERS" -- \
+		keepalived --check --dont-fork --log-console --log-detail -f "$CONF" \
+		-p /run/keepalived-bench/keepalived.pid -c /run/keepalived-bench/checkers.pid \
+		-r /run/keepalived-bench/vrrp.pid
+	echo "INFO keepalived log: $(grep -c 'Activating healthchecker' /tmp/keepalived.log || true) checkers activated, $(grep -ci 'fail\|error\|timeout' /tmp/keepalived.log || true) failure lines"
+}
+# Rounds alternate the order, so that neither checker always runs on a
+# freshly booted, or a longer-running, machine.
+r=1
+while [ $r -le "$ROUNDS" ]; do
+	echo "INFO round $r"
+	if [ $((r % 2)) -eq 1 ]; then
+		run_lvsctl
+		run_keepalived
+	else
+		run_keepalived
+		run_lvsctl
+	fi
+	r=$((r + 1))
+done
 ip netns exec bdir ipvsadm -C
 
 $B loop "$LOOP" >/tmp/loop.sh

@@ -25,6 +25,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -136,6 +137,7 @@ func measure(args []string, stdout, stderr io.Writer) int {
 	res("requests", fig.Requests)
 	res("table-start", fig.TableStart)
 	res("table-end", fig.TableEnd)
+	res("idle", fig.Idle)
 	for _, p := range fig.End {
 		fmt.Fprintf(stdout, "PROC %s %d %s %d %d\n", *name, p.PID, strings.ReplaceAll(p.Comm, " ", "_"), p.RSS, p.HWM)
 	}
@@ -148,6 +150,7 @@ func host(args []string, stdout, stderr io.Writer) int {
 	servers := fs.Int("servers", 1000, "real servers in the keepalived.conf")
 	loop := fs.Int("loop", 20, "real servers the bash loop checks")
 	window := fs.Duration("window", 30*time.Second, "measured time of each checker, once its table is full")
+	rounds := fs.Int("rounds", 1, "runs of each checker, in alternating order (medians are reported)")
 	binary := fs.String("lvsctl", "bin/lvsctl", "the lvsctl binary to measure")
 	keepalived := fs.String("keepalived", "/usr/sbin/keepalived", "the keepalived binary to measure against")
 	if err := fs.Parse(args); err != nil {
@@ -185,8 +188,8 @@ func host(args []string, stdout, stderr io.Writer) int {
 	for h, g := range kaFiles {
 		files[h] = g
 	}
-	fmt.Fprintf(stdout, "Booting the lab: %d real servers checked over HTTP every 1 s by lvsctl monitor, then by keepalived --check; %v each once the table is full; a bash loop over %d.\n",
-		*servers, *window, *loop)
+	fmt.Fprintf(stdout, "Booting the lab: %d real servers checked over HTTP every 1 s by lvsctl monitor and by keepalived --check, %d round(s); %v each once the table is full; a bash loop over %d.\n",
+		*servers, *rounds, *window, *loop)
 	prog := &progress{w: stderr}
 	res, err := lab.Run(ctx, lab.Options{
 		Script: "exec sh /lab/guest.sh",
@@ -199,6 +202,7 @@ func host(args []string, stdout, stderr io.Writer) int {
 			"SERVERS": strconv.Itoa(*servers),
 			"LOOP":    strconv.Itoa(*loop),
 			"WINDOW":  window.String(),
+			"ROUNDS":  strconv.Itoa(*rounds),
 		},
 		Memory: 1536,
 		CPUs:   2,
@@ -219,7 +223,7 @@ func host(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bench monitor: %v\n", err)
 		return 1
 	}
-	if err := r.check(*servers, *loop); err != nil {
+	if err := r.check(*servers); err != nil {
 		fmt.Fprintf(stderr, "bench monitor: %v\n%s", err, res.Stdout)
 		return 1
 	}
@@ -288,14 +292,39 @@ type proc struct {
 	rss, peak int // KiB
 }
 
-// results are the guest's figures by checker name.
-type results struct {
-	values map[string]map[string]float64
-	procs  map[string][]proc
+// round is one measurement of one checker as the guest reported it.
+type round struct {
+	v     map[string]float64 // ready, wall, cpu, requests, table-start, table-end, idle
+	procs []proc             // the tree's root first
 }
 
+func (r round) cpuShare() float64 { return r.v["cpu"] / r.v["wall"] }
+func (r round) rate() float64     { return r.v["requests"] / r.v["wall"] }
+
+// perCheck is CPU time per request the farm answered, in µs.
+func (r round) perCheck() float64 { return r.v["cpu"] / r.v["requests"] * 1e6 }
+
+func (r round) rss() float64 {
+	n := 0
+	for _, p := range r.procs {
+		n += p.rss
+	}
+	return float64(n)
+}
+
+func (r round) peak() float64 {
+	n := 0
+	for _, p := range r.procs {
+		n += p.peak
+	}
+	return float64(n)
+}
+
+// results are the guest's rounds by checker name.
+type results map[string][]round
+
 func parse(out []byte) (results, error) {
-	r := results{values: map[string]map[string]float64{}, procs: map[string][]proc{}}
+	r := results{}
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
@@ -305,10 +334,14 @@ func parse(out []byte) (results, error) {
 			if err != nil {
 				return r, fmt.Errorf("bad result line %q: %w", sc.Text(), err)
 			}
-			if r.values[f[1]] == nil {
-				r.values[f[1]] = map[string]float64{}
+			if f[2] == "ready" { // the first line of a measurement
+				r[f[1]] = append(r[f[1]], round{v: map[string]float64{}})
 			}
-			r.values[f[1]][f[2]] = v
+			rs := r[f[1]]
+			if len(rs) == 0 {
+				return r, fmt.Errorf("result line %q before its measurement's first", sc.Text())
+			}
+			rs[len(rs)-1].v[f[2]] = v
 		case len(f) == 6 && f[0] == "PROC":
 			var p proc
 			var err1, err2, err3 error
@@ -316,14 +349,15 @@ func parse(out []byte) (results, error) {
 			p.comm = f[3]
 			p.rss, err2 = strconv.Atoi(f[4])
 			p.peak, err3 = strconv.Atoi(f[5])
-			if err1 != nil || err2 != nil || err3 != nil {
+			rs := r[f[1]]
+			if err1 != nil || err2 != nil || err3 != nil || len(rs) == 0 {
 				return r, fmt.Errorf("bad process line %q", sc.Text())
 			}
-			r.procs[f[1]] = append(r.procs[f[1]], p)
+			rs[len(rs)-1].procs = append(rs[len(rs)-1].procs, p)
 		}
 	}
 	for _, name := range []string{"lvsctl", "keepalived", "bash-loop"} {
-		if r.values[name] == nil {
+		if len(r[name]) == 0 {
 			return r, fmt.Errorf("the guest reported nothing for %s", name)
 		}
 	}
@@ -333,81 +367,100 @@ func parse(out []byte) (results, error) {
 // check refuses figures of a checker that was not really checking: a
 // table short of real servers, or a farm that saw far fewer requests
 // than one per server per second.
-func (r results) check(servers, loop int) error {
+func (r results) check(servers int) error {
 	for _, name := range []string{"lvsctl", "keepalived"} {
-		v := r.values[name]
-		if int(v["table-start"]) != servers || int(v["table-end"]) != servers {
-			return fmt.Errorf("%s: %v then %v real servers in the table, want %d", name, v["table-start"], v["table-end"], servers)
-		}
-		if rate := v["requests"] / v["wall"]; rate < 0.5*float64(servers) {
-			return fmt.Errorf("%s: the farm answered %.0f requests/s, want about %d", name, rate, servers)
+		for i, rd := range r[name] {
+			if int(rd.v["table-start"]) != servers || int(rd.v["table-end"]) != servers {
+				return fmt.Errorf("%s, round %d: %v then %v real servers in the table, want %d", name, i+1, rd.v["table-start"], rd.v["table-end"], servers)
+			}
+			if rd.rate() < 0.5*float64(servers) {
+				return fmt.Errorf("%s, round %d: the farm answered %.0f requests/s, want about %d", name, i+1, rd.rate(), servers)
+			}
 		}
 	}
-	if v := r.values["bash-loop"]; v["requests"] == 0 {
-		return fmt.Errorf("bash loop: the farm answered no requests")
+	for _, rd := range r["bash-loop"] {
+		if rd.v["requests"] == 0 {
+			return fmt.Errorf("bash loop: the farm answered no requests")
+		}
 	}
 	return nil
 }
 
-func (r results) cpuShare(name string) float64 {
-	return r.values[name]["cpu"] / r.values[name]["wall"]
-}
-
-func (r results) rate(name string) float64 {
-	return r.values[name]["requests"] / r.values[name]["wall"]
-}
-
-// perCheck is CPU time per request the farm answered, in µs.
-func (r results) perCheck(name string) float64 {
-	return r.values[name]["cpu"] / r.values[name]["requests"] * 1e6
-}
-
-func (r results) rss(name string) (rss, peak int) {
-	for _, p := range r.procs[name] {
-		rss += p.rss
-		peak += p.peak
+// med is the median over a checker's rounds of f.
+func (r results) med(name string, f func(round) float64) float64 {
+	var v []float64
+	for _, rd := range r[name] {
+		v = append(v, f(rd))
 	}
-	return rss, peak
+	return median(v)
 }
 
-func mb(kib int) string { return fmt.Sprintf("%.1f MB", float64(kib)/1024) }
+// key returns a function reading one reported value of a round.
+func key(k string) func(round) float64 { return func(r round) float64 { return r.v[k] } }
+
+func mb(kib float64) string { return fmt.Sprintf("%.1f MB", kib/1024) }
 
 func (r results) report(w io.Writer, servers, loop int) {
 	const targetRatio, targetRSS = 1.0, 60 * 1024
-	lv, ka := r.values["lvsctl"], r.values["keepalived"]
-	fmt.Fprintf(w, "\n%d real servers, HTTP_GET every 1 s, connect_timeout 3; window %.1f s (lvsctl), %.1f s (keepalived) once the table was full\n\n",
-		servers, lv["wall"], ka["wall"])
-	fmt.Fprintf(w, "%-30s %16s %16s %8s\n", "", "lvsctl monitor", "keepalived", "ratio")
-	ratio := r.cpuShare("lvsctl") / r.cpuShare("keepalived")
-	fmt.Fprintf(w, "%-30s %14.1f %% %14.1f %% %8.2f   (target <= %.1f: %s)\n", "CPU time / wall time",
-		100*r.cpuShare("lvsctl"), 100*r.cpuShare("keepalived"), ratio, targetRatio, verdict(ratio <= targetRatio))
-	fmt.Fprintf(w, "%-30s %16.0f %16.0f\n", "requests/s at the farm", r.rate("lvsctl"), r.rate("keepalived"))
-	fmt.Fprintf(w, "%-30s %13.1f µs %13.1f µs %8.2f\n", "CPU time per check", r.perCheck("lvsctl"), r.perCheck("keepalived"),
-		r.perCheck("lvsctl")/r.perCheck("keepalived"))
-	lr, lp := r.rss("lvsctl")
-	kr, kp := r.rss("keepalived")
-	fmt.Fprintf(w, "%-30s %16s %16s          (target lvsctl <= %s: %s)\n", "RSS at the window's end", mb(lr), mb(kr), mb(targetRSS), verdict(lr <= targetRSS))
-	fmt.Fprintf(w, "%-30s %16s %16s\n", "peak RSS", mb(lp), mb(kp))
-	fmt.Fprintf(w, "%-30s %16.0f %16.0f\n", "real servers in the table", lv["table-end"], ka["table-end"])
-	fmt.Fprintf(w, "%-30s %15.1fs %15.1fs\n", "start to full table", lv["ready"], ka["ready"])
-	fmt.Fprintln(w, "\nProcesses at the window's end (RSS, peak):")
-	for _, name := range []string{"lvsctl", "keepalived", "bash-loop"} {
+	const lv, ka = "lvsctl", "keepalived"
+	cpu := func(name string) float64 { return r.med(name, round.cpuShare) }
+	rate := func(name string) float64 { return r.med(name, round.rate) }
+	perCheck := func(name string) float64 { return r.med(name, round.perCheck) }
+	fmt.Fprintf(w, "\n%d real servers, HTTP_GET every 1 s, connect_timeout 3; medians of %d round(s) of %.1f s once the table was full\n\n",
+		servers, len(r[lv]), r.med(lv, key("wall")))
+	fmt.Fprintf(w, "%-28s %16s %16s %8s\n", "", "lvsctl monitor", "keepalived", "ratio")
+	ratio := cpu(lv) / cpu(ka)
+	fmt.Fprintf(w, "%-28s %14.1f %% %14.1f %% %8.2f   (target <= %.1f: %s)\n", "CPU time / wall time",
+		100*cpu(lv), 100*cpu(ka), ratio, targetRatio, verdict(ratio <= targetRatio))
+	fmt.Fprintf(w, "%-28s %16.0f %16.0f\n", "requests/s at the farm", rate(lv), rate(ka))
+	fmt.Fprintf(w, "%-28s %13.0f µs %13.0f µs %8.2f\n", "CPU time per check", perCheck(lv), perCheck(ka), perCheck(lv)/perCheck(ka))
+	lr, kr := r.med(lv, round.rss), r.med(ka, round.rss)
+	fmt.Fprintf(w, "%-28s %16s %16s %8s   (target lvsctl <= %s: %s)\n", "RSS at the window's end", mb(lr), mb(kr), "", mb(targetRSS), verdict(lr <= targetRSS))
+	fmt.Fprintf(w, "%-28s %16s %16s\n", "peak RSS", mb(r.med(lv, round.peak)), mb(r.med(ka, round.peak)))
+	fmt.Fprintf(w, "%-28s %16.0f %16.0f\n", "real servers in the table", r.med(lv, key("table-end")), r.med(ka, key("table-end")))
+	fmt.Fprintf(w, "%-28s %15.1fs %15.1fs\n", "start to full table", r.med(lv, key("ready")), r.med(ka, key("ready")))
+	fmt.Fprintf(w, "%-28s %14.0f %% %14.0f %%\n", "the VM's CPUs idle", 100*r.med(lv, key("idle")), 100*r.med(ka, key("idle")))
+	if len(r[lv]) > 1 {
+		fmt.Fprintln(w, "\nRounds (CPU / wall, requests/s, CPU per check):")
+		for _, name := range []string{lv, ka} {
+			fmt.Fprintf(w, "  %-10s", name)
+			for _, rd := range r[name] {
+				fmt.Fprintf(w, "  %.1f %% %.0f/s %.0f µs;", 100*rd.cpuShare(), rd.rate(), rd.perCheck())
+			}
+			fmt.Fprintln(w)
+		}
+	}
+	fmt.Fprintln(w, "\nProcesses at the last window's end (RSS, peak):")
+	for _, name := range []string{lv, ka, "bash-loop"} {
+		rs := r[name]
 		// The tree's root comes first: keepalived's parent, then its checker.
-		for i, p := range r.procs[name] {
+		for i, p := range rs[len(rs)-1].procs {
 			role := ""
-			if name == "keepalived" {
+			if name == ka {
 				role = " (checker child)"
 				if i == 0 {
 					role = " (parent)"
 				}
 			}
-			fmt.Fprintf(w, "  %-10s pid %-5d %-12s %10s %10s%s\n", name, p.pid, p.comm, mb(p.rss), mb(p.peak), role)
+			fmt.Fprintf(w, "  %-10s pid %-5d %-12s %10s %10s%s\n", name, p.pid, p.comm, mb(float64(p.rss)), mb(float64(p.peak)), role)
 		}
 	}
-	b := r.values["bash-loop"]
-	fmt.Fprintf(w, "\nFor scale, a bash loop (busybox wget, up to 3 tries) over %d servers every 1 s: CPU %.1f %% of wall time,\n", loop, 100*r.cpuShare("bash-loop"))
-	fmt.Fprintf(w, "%.1f requests/s, %.0f µs CPU per check (%.0fx keepalived's, %.0fx lvsctl's) over %.1f s.\n",
-		r.rate("bash-loop"), r.perCheck("bash-loop"), r.perCheck("bash-loop")/r.perCheck("keepalived"), r.perCheck("bash-loop")/r.perCheck("lvsctl"), b["wall"])
+	if idle := r.med(lv, key("idle")); idle < 0.1 {
+		fmt.Fprintf(w, "\nThe VM's CPUs were %.0f %% idle: the checker and the farm competed for them, so the request\n", 100*idle)
+		fmt.Fprintln(w, "rates are the machine's limit; CPU time per check compares the checkers' work.")
+	}
+	fmt.Fprintf(w, "\nFor scale, a bash loop (busybox wget, up to 3 tries) over %d servers every 1 s: CPU %.1f %% of wall time,\n", loop, 100*cpu("bash-loop"))
+	fmt.Fprintf(w, "%.1f requests/s, %.0f µs CPU per check (%.1fx keepalived's, %.1fx lvsctl's).\n",
+		rate("bash-loop"), perCheck("bash-loop"), perCheck("bash-loop")/perCheck(ka), perCheck("bash-loop")/perCheck(lv))
+}
+
+func median(v []float64) float64 {
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 func verdict(ok bool) string {

@@ -319,6 +319,32 @@ func (t Tree) RSS() int {
 	return n
 }
 
+// cpuStat returns the idle (idle and iowait) and total times of all CPUs
+// from /proc/stat's first line, in USER_HZ ticks.
+func cpuStat() (idle, total int64, err error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0, fmt.Errorf("cpu times: %w", err)
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 6 || f[0] != "cpu" {
+		return 0, 0, fmt.Errorf("cpu times: malformed /proc/stat line %q", line)
+	}
+	// user nice system idle iowait irq softirq steal ...
+	for i, v := range f[1:] {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("cpu times: %w", err)
+		}
+		total += n
+		if i == 3 || i == 4 {
+			idle += n
+		}
+	}
+	return idle, total, nil
+}
+
 // RealServersInTable counts the real servers `ipvsadm -L -n` lists in
 // the calling process's network namespace.
 func RealServersInTable(ctx context.Context) (int, error) {
@@ -375,6 +401,10 @@ type Figures struct {
 	TableStart, TableEnd int
 	// End is the process tree at the window's end (RSS, HWM per process).
 	End Tree
+	// Idle is the share of the machine's CPU time (all CPUs) left idle in
+	// the window: near 0, the checker and the farm competed for CPUs and
+	// the request rate says more about the machine than the checker.
+	Idle float64
 }
 
 // CPUShare is CPU time per second of wall time.
@@ -477,6 +507,10 @@ func Measure(ctx context.Context, opt Options) (Figures, error) {
 	if err != nil {
 		return fig, fmt.Errorf("measure: %w", err)
 	}
+	i0, n0, err := cpuStat()
+	if err != nil {
+		return fig, fmt.Errorf("measure: %w", err)
+	}
 	w0 := time.Now()
 	if fig.TableStart, err = table(ctx); err != nil {
 		return fig, fmt.Errorf("measure: %w", err)
@@ -495,6 +529,13 @@ func Measure(ctx context.Context, opt Options) (Figures, error) {
 		return fig, fmt.Errorf("measure: %w", err)
 	}
 	fig.Wall = time.Since(w0)
+	i1, n1, err := cpuStat()
+	if err != nil {
+		return fig, fmt.Errorf("measure: %w", err)
+	}
+	if n1 > n0 {
+		fig.Idle = float64(i1-i0) / float64(n1-n0)
+	}
 	fig.CPU = t1.CPU() - t0.CPU()
 	fig.Requests = r1 - r0
 	fig.End = t1

@@ -1,0 +1,77 @@
+package checkbench_test
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lvsctl/lvsctl/check/monitor"
+	"github.com/lvsctl/lvsctl/internal/config"
+	"github.com/lvsctl/lvsctl/lab/bench/monitor/checkbench"
+)
+
+// The bench's configuration is one the monitor takes without a warning,
+// with every real server and its HTTP_GET.
+func TestConf(t *testing.T) {
+	for _, n := range []int{1, 20, 1000} {
+		c, warns, err := config.Parse("keepalived.conf", bytes.NewReader(checkbench.Conf(n)), config.Options{})
+		if err != nil || len(warns) != 0 {
+			t.Fatalf("n=%d: %v %v", n, err, warns)
+		}
+		mc, warns2, err := monitor.FromConfig(c)
+		if err != nil || len(warns2) != 0 {
+			t.Fatalf("n=%d: %v %v", n, err, warns2)
+		}
+		if len(mc.Blocks) != 1 || len(mc.Blocks[0].RealServers) != n {
+			t.Fatalf("n=%d: %d blocks, want 1 with %d real servers", n, len(mc.Blocks), n)
+		}
+	}
+}
+
+func TestScripts(t *testing.T) {
+	if s := checkbench.Setup(1000); !strings.Contains(s, "-le 1000 ]") || !strings.Contains(s, "ip -n bfarm -batch") {
+		t.Errorf("setup script:\n%s", s)
+	}
+	loop := checkbench.BashLoop(3)
+	if !strings.Contains(loop, "for rs in 2001:db8:2::1 2001:db8:2::2 2001:db8:2::3;") {
+		t.Errorf("loop:\n%s", loop)
+	}
+	if out, err := exec.Command("bash", "-n", "-c", loop).CombinedOutput(); err != nil {
+		t.Errorf("bash -n: %v\n%s", err, out)
+	}
+}
+
+// ReadTree finds a child and its grandchild and reads their memory.
+func TestReadTree(t *testing.T) {
+	cmd := exec.Command("sh", "-c", "sleep 5 & wait")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	var tree checkbench.Tree
+	for deadline := time.Now().Add(5 * time.Second); len(tree) < 2; time.Sleep(10 * time.Millisecond) {
+		var err error
+		if tree, err = checkbench.ReadTree(cmd.Process.Pid); err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("tree %+v, want sh and sleep", tree)
+		}
+	}
+	if tree[0].PID != cmd.Process.Pid || tree[0].Comm != "sh" || tree[1].Comm != "sleep" || tree[1].PPID != tree[0].PID {
+		t.Errorf("tree %+v", tree)
+	}
+	if tree.RSS() <= 0 || tree.CPU() < 0 {
+		t.Errorf("RSS %d KiB, CPU %v", tree.RSS(), tree.CPU())
+	}
+	self, err := checkbench.ReadProc(os.Getpid())
+	if err != nil || self.RSS <= 0 || self.HWM < self.RSS {
+		t.Errorf("self: %+v, %v", self, err)
+	}
+	if _, err := checkbench.ReadProc(1 << 30); err == nil {
+		t.Error("a process that cannot exist was read")
+	}
+}
