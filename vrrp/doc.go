@@ -18,4 +18,13 @@
 // gratuitous ARP / unsolicited NA, implemented by internal/netif), scripts
 // run without a shell (Executor, system_linux.go), and the IPVS sync daemon
 // switch. FromConfig turns a parsed keepalived.conf into a SpeakerConfig.
+//
+// Takeover is timed as keepalived's is, within a fraction of a
+// millisecond of Master_Down_Interval: with the real clock the machines'
+// timers are PreciseClock's (the runtime's own are up to 1 ms late), a
+// Master_Down_Timer runs from the advert's kernel arrival time
+// (SCM_TIMESTAMPNS), the IPVS sync daemon is switched off the loop, and
+// internal/netif keeps what the first gratuitous ARP needs (link index,
+// MAC, an open AF_PACKET socket). TestMeasure (build tag integration,
+// LVSCTL_MEASURE=1) and lab/bench/vrrp measure it next to keepalived.
 package vrrp

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -68,14 +70,15 @@ func measure(t *testing.T, v variant, impl string, runs int) []string {
 	slack := time.Second + iv
 	vip := netip.MustParseAddr("192.0.2.100")
 	b.start(v, prioB, true)
-	var toVIP, toGARP, stopToVIP []time.Duration
-	var rss string
+	var toAdvert, toVIP, toGARP, stopToVIP, stopToGARP []time.Duration
+	var rss int
 	for i := range runs {
 		a.start(v, prioA, true)
 		l.waitFor(fmt.Sprintf("run %d: a master", i), v.mdi(prioA)+slack, func() bool { return l.hasVIP("a") && !l.hasVIP("b") })
 		time.Sleep(2*iv + 50*time.Millisecond)
-		if i == 0 && impl == "lvsctl" {
-			rss = vmRSS(b.cmd.Process.Pid)
+		if i == runs-1 {
+			// The backup has run through every earlier round.
+			rss = speakerRSS(b)
 		}
 		killed := a.kill()
 		l.waitFor("b master", v.mdi(prioB)+slack, func() bool { return l.hasVIP("b") })
@@ -87,6 +90,9 @@ func measure(t *testing.T, v variant, impl string, runs int) []string {
 		last := adv[len(adv)-1].at
 		added, _ := l.vipAddedAfter("b", killed)
 		toVIP = append(toVIP, added.Sub(last))
+		if b := l.framesSince(killed, "advert", b.addr4); len(b) > 0 {
+			toAdvert = append(toAdvert, b[0].at.Sub(last))
+		}
 		if g := l.framesSince(killed, "garp", vip); len(g) > 0 {
 			toGARP = append(toGARP, g[0].at.Sub(last))
 		}
@@ -102,28 +108,65 @@ func measure(t *testing.T, v variant, impl string, runs int) []string {
 		}
 		added, _ = l.vipAddedAfter("b", stopped)
 		stopToVIP = append(stopToVIP, added.Sub(zero[0].at))
+		if g := l.framesSince(zero[0].at, "garp", vip); len(g) > 0 && g[0].mac != adv[0].mac {
+			stopToGARP = append(stopToGARP, g[0].at.Sub(zero[0].at))
+		}
 	}
+	r := func(d time.Duration) time.Duration { return d.Round(10 * time.Microsecond) }
 	out := []string{
-		fmt.Sprintf("%-8s %-10s takeover to VIP %v, to first GARP %v (Master_Down_Interval %v)", v.name, impl,
-			median(toVIP).Round(10*time.Microsecond), median(toGARP).Round(10*time.Microsecond), v.mdi(prioB)),
-		fmt.Sprintf("%-8s %-10s graceful stop to VIP %v (Skew_Time %v)", v.name, impl, median(stopToVIP).Round(10*time.Microsecond), v.skew(prioB)),
+		fmt.Sprintf("%-8s %-10s takeover to its first advert %v, to the VIP %v, to the first GARP %v (Master_Down_Interval %v)", v.name, impl,
+			r(median(toAdvert)), r(median(toVIP)), r(median(toGARP)), v.mdi(prioB)),
+		fmt.Sprintf("%-8s %-10s graceful stop to the VIP %v, to the first GARP %v (Skew_Time %v)", v.name, impl,
+			r(median(stopToVIP)), r(median(stopToGARP)), v.skew(prioB)),
+		fmt.Sprintf("%-8s %-10s RSS of the running backup speaker: %d kB", v.name, impl, rss),
 	}
-	if rss != "" {
-		out = append(out, fmt.Sprintf("%-8s %-10s RSS of the running backup speaker: %s", v.name, impl, rss))
+	// Lines for lab/bench/vrrp, which runs this test and parses them:
+	// "bench: VARIANT IMPL METRIC MEDIAN REFERENCE SAMPLES..." in
+	// nanoseconds (kB for rss).
+	key := strings.ReplaceAll(v.name, " ", "_") + " " + impl
+	for _, m := range []struct {
+		name string
+		ds   []time.Duration
+		ref  time.Duration
+	}{
+		{"takeover_advert", toAdvert, v.mdi(prioB)},
+		{"takeover_vip", toVIP, v.mdi(prioB)},
+		{"takeover_garp", toGARP, v.mdi(prioB)},
+		{"graceful_vip", stopToVIP, v.skew(prioB)},
+		{"graceful_garp", stopToGARP, v.skew(prioB)},
+	} {
+		line := fmt.Sprintf("bench: %s %s %d %d", key, m.name, median(m.ds), m.ref)
+		for _, d := range m.ds {
+			line += fmt.Sprintf(" %d", d)
+		}
+		t.Log(line)
 	}
-	t.Logf("all takeover samples %v; graceful %v", toVIP, stopToVIP)
+	t.Logf("bench: %s rss_kb %d 30720", key, rss)
 	return out
 }
 
-func vmRSS(pid int) string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return err.Error()
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "VmRSS:") {
-			return strings.TrimSpace(strings.TrimPrefix(line, "VmRSS:"))
+// speakerRSS is the resident set of a running speaker in kB: lvsctl's
+// one process, or keepalived's parent and its VRRP child.
+func speakerRSS(n *node) int {
+	kb := vmRSS(n.cmd.Process.Pid)
+	if b, err := os.ReadFile(filepath.Join(n.dir, "vrrp.pid")); err == nil {
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+			kb += vmRSS(pid)
 		}
 	}
-	return "?"
+	return kb
+}
+
+func vmRSS(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(strings.TrimPrefix(line, "VmRSS:")); strings.HasPrefix(line, "VmRSS:") && len(f) > 0 {
+			kb, _ := strconv.Atoi(f[0])
+			return kb
+		}
+	}
+	return 0
 }
