@@ -3,8 +3,8 @@
 # of $SERVERS real servers, one keepalived.conf, checked in turn by
 # lvsctl monitor, by keepalived's checker (--check: no VRRP) and, for
 # scale, by a bash loop over $LOOP servers; each for a $WINDOW window
-# once its table is full, the two checkers $ROUNDS times. monbench measure prints the RESULT and PROC
-# lines the host reads.
+# once its table is full, the two checkers $ROUNDS times. monbench
+# measure prints the RESULT and PROC lines the host reads.
 set -eu
 B=/usr/local/bin/monbench
 # keepalived skips an executable configuration file, and per-run lab
@@ -38,8 +38,10 @@ measure() { # measure NAME ARGS... -- COMMAND...
 # run starts from an empty table.
 run_lvsctl() {
 	ip netns exec bdir ipvsadm -C
+	# $LVSCTL_ENV (NAME=value words, e.g. GOMAXPROCS=1) is for experiments.
+	# shellcheck disable=SC2086
 	measure lvsctl -servers "$SERVERS" -- \
-		lvsctl monitor -f "$CONF" --socket /run/lvsctl-monitor.sock
+		env $LVSCTL_ENV lvsctl monitor -f "$CONF" --socket /run/lvsctl-monitor.sock
 }
 run_keepalived() { # the checker process only (--check), its own pid files
 	ip netns exec bdir ipvsadm -C
