@@ -55,6 +55,7 @@ demo: build lab-prepare
 # Ratios against the reference tools, measured in one lab boot.
 bench: build lab-prepare
 	$(GO) run ./lab/bench
+	$(GO) run ./lab/bench/monitor -rounds 2
 
 # Where install puts things (PREFIX, DESTDIR as usual). COMPAT_LINKS=1 also
 # makes ipvsadm, ipvsadm-save and ipvsadm-restore links to lvsctl; a real
