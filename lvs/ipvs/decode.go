@@ -7,8 +7,6 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/mdlayher/netlink"
-
 	"github.com/lvsctl/lvsctl/lvs"
 )
 
@@ -22,68 +20,71 @@ func decodeServiceMessage(b []byte) (lvs.Service, error) {
 		s     lvs.Service
 		found bool
 	)
-	err := decodeTop(b, func(ad *netlink.AttributeDecoder) {
-		if ad.Type() == cmdAttrService {
+	r := attrReader{b: b}
+	for r.next() {
+		if r.typ == cmdAttrService {
 			found = true
-			ad.Nested(func(nad *netlink.AttributeDecoder) error {
-				var err error
-				s, err = decodeService(nad)
-				return err
-			})
+			var err error
+			s, err = decodeService(r.nested())
+			r.fail(err)
 		}
-	})
-	if err == nil && !found {
-		err = fmt.Errorf("%w: reply without IPVS_CMD_ATTR_SERVICE", errMalformed)
 	}
-	return s, err
+	switch {
+	case r.err != nil:
+		return lvs.Service{}, fmt.Errorf("IPVS_CMD_ATTR_SERVICE: %w", r.err)
+	case !found:
+		return lvs.Service{}, fmt.Errorf("%w: reply without IPVS_CMD_ATTR_SERVICE", errMalformed)
+	}
+	return s, nil
 }
 
 // decodeService decodes the IPVS_SVC_ATTR_* nested in IPVS_CMD_ATTR_SERVICE.
 // The address and netmask are interpreted after the loop because their
 // layout depends on IPVS_SVC_ATTR_AF, wherever it appears.
-func decodeService(ad *netlink.AttributeDecoder) (lvs.Service, error) {
+func decodeService(r attrReader) (lvs.Service, error) {
 	var (
 		s                lvs.Service
 		addr, mask       []byte
-		stats, stats64   *lvs.Stats
+		stats, stats64   lvs.Stats
+		have32, have64   bool
 		haveAF, haveMask bool
 	)
-	for ad.Next() {
-		switch ad.Type() {
+	for r.next() {
+		switch r.typ {
 		case svcAttrAF:
-			s.Family, haveAF = lvs.Family(ad.Uint16()), true
+			s.Family, haveAF = lvs.Family(r.u16()), true
 		case svcAttrProtocol:
-			s.Protocol = lvs.Protocol(ad.Uint16())
+			s.Protocol = lvs.Protocol(r.u16())
 		case svcAttrAddr:
-			addr = ad.Bytes()
+			addr = r.data
 		case svcAttrPort:
-			s.Port = decodeBE16(ad)
+			s.Port = r.be16()
 		case svcAttrFWMark:
-			s.FWMark = ad.Uint32()
+			s.FWMark = r.u32()
 		case svcAttrSchedName:
-			s.Scheduler = ad.String()
+			s.Scheduler = schedName(r.data)
 		case svcAttrFlags:
-			ad.Do(func(b []byte) error {
-				if len(b) != 8 {
-					return fmt.Errorf("%w: IPVS_SVC_ATTR_FLAGS of %d bytes", errMalformed, len(b))
-				}
-				s.Flags = lvs.ServiceFlags(binary.NativeEndian.Uint32(b))
-				return nil
-			})
+			// struct ip_vs_flags {u32 flags; u32 mask}: the mask is
+			// meaningless in a reply.
+			if r.want(8) {
+				s.Flags = lvs.ServiceFlags(binary.NativeEndian.Uint32(r.data))
+			}
 		case svcAttrTimeout:
-			s.Timeout = time.Duration(ad.Uint32()) * time.Second
+			s.Timeout = time.Duration(r.u32()) * time.Second
 		case svcAttrNetmask:
-			mask, haveMask = ad.Bytes(), true
+			mask, haveMask = r.data, true
 		case svcAttrStats:
-			stats = decodeStatsNest(ad)
+			stats, have32 = lvs.Stats{}, true
+			r.fail(decodeStats(r.data, &stats))
 		case svcAttrStats64:
-			stats64 = decodeStatsNest(ad)
+			stats64, have64 = lvs.Stats{}, true
+			r.fail(decodeStats(r.data, &stats64))
 		case svcAttrPEName:
-			s.PEName = ad.String()
+			s.PEName = r.str()
 		}
 	}
-	if err := ad.Err(); err != nil {
-		return lvs.Service{}, err
+	if r.err != nil {
+		return lvs.Service{}, r.err
 	}
 	if !haveAF {
 		return lvs.Service{}, fmt.Errorf("%w: service without IPVS_SVC_ATTR_AF", errMalformed)
@@ -107,7 +108,7 @@ func decodeService(ad *netlink.AttributeDecoder) (lvs.Service, error) {
 			s.Netmask = binary.BigEndian.Uint32(mask)
 		}
 	}
-	s.Stats = pickStats(stats, stats64)
+	s.Stats = pickStats(stats, have32, stats64, have64)
 	return s, nil
 }
 
@@ -119,73 +120,78 @@ func decodeDestMessage(b []byte, family lvs.Family) (lvs.Destination, error) {
 		d     lvs.Destination
 		found bool
 	)
-	err := decodeTop(b, func(ad *netlink.AttributeDecoder) {
-		if ad.Type() == cmdAttrDest {
+	r := attrReader{b: b}
+	for r.next() {
+		if r.typ == cmdAttrDest {
 			found = true
-			ad.Nested(func(nad *netlink.AttributeDecoder) error {
-				var err error
-				d, err = decodeDest(nad, family)
-				return err
-			})
+			var err error
+			d, err = decodeDest(r.nested(), family)
+			r.fail(err)
 		}
-	})
-	if err == nil && !found {
-		err = fmt.Errorf("%w: reply without IPVS_CMD_ATTR_DEST", errMalformed)
 	}
-	return d, err
+	switch {
+	case r.err != nil:
+		return lvs.Destination{}, fmt.Errorf("IPVS_CMD_ATTR_DEST: %w", r.err)
+	case !found:
+		return lvs.Destination{}, fmt.Errorf("%w: reply without IPVS_CMD_ATTR_DEST", errMalformed)
+	}
+	return d, nil
 }
 
 // decodeDest decodes the IPVS_DEST_ATTR_* nested in IPVS_CMD_ATTR_DEST.
-func decodeDest(ad *netlink.AttributeDecoder, family lvs.Family) (lvs.Destination, error) {
+func decodeDest(r attrReader, family lvs.Family) (lvs.Destination, error) {
 	var (
 		d              lvs.Destination
 		addr           []byte
-		stats, stats64 *lvs.Stats
+		stats, stats64 lvs.Stats
+		have32, have64 bool
 	)
 	d.Family = family
-	for ad.Next() {
-		switch ad.Type() {
+	for r.next() {
+		switch r.typ {
 		case destAttrAddr:
-			addr = ad.Bytes()
+			addr = r.data
 		case destAttrPort:
-			d.Port = decodeBE16(ad)
+			d.Port = r.be16()
 		case destAttrFwdMethod:
-			d.Forward = lvs.ForwardMethod(ad.Uint32() & 7) // IP_VS_CONN_F_FWD_MASK
+			d.Forward = lvs.ForwardMethod(r.u32() & 7) // IP_VS_CONN_F_FWD_MASK
 		case destAttrWeight:
-			d.Weight = int32(ad.Uint32())
+			d.Weight = int32(r.u32())
 		case destAttrUThresh:
-			d.UpperThreshold = ad.Uint32()
+			d.UpperThreshold = r.u32()
 		case destAttrLThresh:
-			d.LowerThreshold = ad.Uint32()
+			d.LowerThreshold = r.u32()
 		case destAttrActiveConns:
-			d.ActiveConns = ad.Uint32()
+			d.ActiveConns = r.u32()
 		case destAttrInactConns:
-			d.InactiveConns = ad.Uint32()
+			d.InactiveConns = r.u32()
 		case destAttrPersistConns:
-			d.PersistentConns = ad.Uint32()
+			d.PersistentConns = r.u32()
 		case destAttrStats:
-			stats = decodeStatsNest(ad)
+			stats, have32 = lvs.Stats{}, true
+			r.fail(decodeStats(r.data, &stats))
 		case destAttrStats64:
-			stats64 = decodeStatsNest(ad)
+			stats64, have64 = lvs.Stats{}, true
+			r.fail(decodeStats(r.data, &stats64))
 		case destAttrAddrFamily:
-			d.Family = lvs.Family(ad.Uint16())
+			d.Family = lvs.Family(r.u16())
 		case destAttrTunType:
-			d.TunnelType = lvs.TunnelType(ad.Uint8())
+			d.TunnelType = lvs.TunnelType(r.u8())
 		case destAttrTunPort:
-			d.TunnelPort = decodeBE16(ad)
+			d.TunnelPort = r.be16()
 		case destAttrTunFlags:
-			d.TunnelFlags = lvs.TunnelFlags(ad.Uint16())
+			d.TunnelFlags = lvs.TunnelFlags(r.u16())
 		}
 	}
-	if err := ad.Err(); err != nil {
-		return lvs.Destination{}, err
+	if r.err != nil {
+		return lvs.Destination{}, r.err
 	}
 	a, err := decodeInetAddr(d.Family, addr)
 	if err != nil {
 		return lvs.Destination{}, fmt.Errorf("destination address: %w", err)
 	}
 	d.Address = a
-	d.Stats = pickStats(stats, stats64)
+	d.Stats = pickStats(stats, have32, stats64, have64)
 	return d, nil
 }
 
@@ -197,60 +203,54 @@ func decodeDaemonMessage(b []byte) (lvs.SyncDaemon, error) {
 		d     lvs.SyncDaemon
 		found bool
 	)
-	err := decodeTop(b, func(ad *netlink.AttributeDecoder) {
-		if ad.Type() == cmdAttrDaemon {
+	r := attrReader{b: b}
+	for r.next() {
+		if r.typ == cmdAttrDaemon {
 			found = true
-			ad.Nested(func(nad *netlink.AttributeDecoder) error {
-				var err error
-				d, err = decodeDaemon(nad)
-				return err
-			})
+			var err error
+			d, err = decodeDaemon(r.nested())
+			r.fail(err)
 		}
-	})
-	if err == nil && !found {
-		err = fmt.Errorf("%w: reply without IPVS_CMD_ATTR_DAEMON", errMalformed)
 	}
-	return d, err
+	switch {
+	case r.err != nil:
+		return lvs.SyncDaemon{}, fmt.Errorf("IPVS_CMD_ATTR_DAEMON: %w", r.err)
+	case !found:
+		return lvs.SyncDaemon{}, fmt.Errorf("%w: reply without IPVS_CMD_ATTR_DAEMON", errMalformed)
+	}
+	return d, nil
 }
 
 // decodeDaemon decodes the IPVS_DAEMON_ATTR_* nested in IPVS_CMD_ATTR_DAEMON.
-func decodeDaemon(ad *netlink.AttributeDecoder) (lvs.SyncDaemon, error) {
+func decodeDaemon(r attrReader) (lvs.SyncDaemon, error) {
 	var d lvs.SyncDaemon
-	for ad.Next() {
-		switch ad.Type() {
+	for r.next() {
+		switch r.typ {
 		case daemonAttrState:
-			d.State = lvs.SyncState(ad.Uint32())
+			d.State = lvs.SyncState(r.u32())
 		case daemonAttrMcastIfn:
-			d.Interface = ad.String()
+			d.Interface = r.str()
 		case daemonAttrSyncID:
 			// The kernel keeps the sync ID in a u8 (struct
 			// ipvs_sync_daemon_cfg) but carries it in a u32.
-			d.SyncID = uint8(ad.Uint32())
+			d.SyncID = uint8(r.u32())
 		case daemonAttrSyncMaxLen:
-			d.MaxLen = ad.Uint16()
+			d.MaxLen = r.u16()
 		case daemonAttrMcastGroup:
-			ad.Do(func(b []byte) error {
-				if len(b) != 4 {
-					return fmt.Errorf("%w: IPVS_DAEMON_ATTR_MCAST_GROUP of %d bytes", errMalformed, len(b))
-				}
-				d.Group = netip.AddrFrom4([4]byte(b))
-				return nil
-			})
+			if r.want(4) {
+				d.Group = netip.AddrFrom4([4]byte(r.data))
+			}
 		case daemonAttrMcastGroup6:
-			ad.Do(func(b []byte) error {
-				if len(b) != 16 {
-					return fmt.Errorf("%w: IPVS_DAEMON_ATTR_MCAST_GROUP6 of %d bytes", errMalformed, len(b))
-				}
-				d.Group = netip.AddrFrom16([16]byte(b))
-				return nil
-			})
+			if r.want(16) {
+				d.Group = netip.AddrFrom16([16]byte(r.data))
+			}
 		case daemonAttrMcastPort:
-			d.Port = ad.Uint16() // host order, see daemonAttrMcastPort
+			d.Port = r.u16() // host order, see daemonAttrMcastPort
 		case daemonAttrMcastTTL:
-			d.TTL = ad.Uint8()
+			d.TTL = r.u8()
 		}
 	}
-	return d, ad.Err()
+	return d, r.err
 }
 
 // decodeInfo decodes the IPVS_CMD_SET_INFO reply to IPVS_CMD_GET_INFO.
@@ -259,18 +259,22 @@ func decodeInfo(b []byte) (lvs.Info, error) {
 		info               lvs.Info
 		haveVer, haveTable bool
 	)
-	err := decodeTop(b, func(ad *netlink.AttributeDecoder) {
-		switch ad.Type() {
+	r := attrReader{b: b}
+	for r.next() {
+		switch r.typ {
 		case infoAttrVersion:
-			info.Version, haveVer = ad.Uint32(), true
+			info.Version, haveVer = r.u32(), true
 		case infoAttrConnTabSize:
-			info.ConnTableSize, haveTable = ad.Uint32(), true
+			info.ConnTableSize, haveTable = r.u32(), true
 		}
-	})
-	if err == nil && !(haveVer && haveTable) {
-		err = fmt.Errorf("%w: GET_INFO reply without version or table size", errMalformed)
 	}
-	return info, err
+	switch {
+	case r.err != nil:
+		return lvs.Info{}, r.err
+	case !(haveVer && haveTable):
+		return lvs.Info{}, fmt.Errorf("%w: GET_INFO reply without version or table size", errMalformed)
+	}
+	return info, nil
 }
 
 // decodeTimeouts decodes the IPVS_CMD_SET_CONFIG reply to
@@ -278,79 +282,120 @@ func decodeInfo(b []byte) (lvs.Info, error) {
 // matching attributes out; those timeouts read as zero.
 func decodeTimeouts(b []byte) (lvs.Timeouts, error) {
 	var t lvs.Timeouts
-	err := decodeTop(b, func(ad *netlink.AttributeDecoder) {
-		switch ad.Type() {
+	r := attrReader{b: b}
+	for r.next() {
+		switch r.typ {
 		case cmdAttrTimeoutTCP:
-			t.TCP = time.Duration(ad.Uint32()) * time.Second
+			t.TCP = time.Duration(r.u32()) * time.Second
 		case cmdAttrTimeoutTCPFin:
-			t.TCPFin = time.Duration(ad.Uint32()) * time.Second
+			t.TCPFin = time.Duration(r.u32()) * time.Second
 		case cmdAttrTimeoutUDP:
-			t.UDP = time.Duration(ad.Uint32()) * time.Second
+			t.UDP = time.Duration(r.u32()) * time.Second
 		}
-	})
-	return t, err
+	}
+	if r.err != nil {
+		return lvs.Timeouts{}, r.err
+	}
+	return t, nil
 }
 
-// decodeStatsNest decodes an IPVS_*_ATTR_STATS or _STATS64 nest. Each
-// counter is read by its length, so the same code reads the 32-bit nest
-// (u32 counters, u64 bytes) and the 64-bit one; IPVS_STATS_ATTR_PAD and
-// unknown attributes are skipped.
-func decodeStatsNest(ad *netlink.AttributeDecoder) *lvs.Stats {
-	st := new(lvs.Stats)
-	ad.Nested(func(nad *netlink.AttributeDecoder) error {
-		for nad.Next() {
-			var dst *uint64
-			switch nad.Type() {
-			case statsAttrConns:
-				dst = &st.Conns
-			case statsAttrInPkts:
-				dst = &st.InPkts
-			case statsAttrOutPkts:
-				dst = &st.OutPkts
-			case statsAttrInBytes:
-				dst = &st.InBytes
-			case statsAttrOutBytes:
-				dst = &st.OutBytes
-			case statsAttrCPS:
-				dst = &st.CPS
-			case statsAttrInPPS:
-				dst = &st.InPPS
-			case statsAttrOutPPS:
-				dst = &st.OutPPS
-			case statsAttrInBPS:
-				dst = &st.InBPS
-			case statsAttrOutBPS:
-				dst = &st.OutBPS
-			default:
-				continue
-			}
-			nad.Do(func(b []byte) error {
-				switch len(b) {
-				case 4:
-					*dst = uint64(binary.NativeEndian.Uint32(b))
-				case 8:
-					*dst = binary.NativeEndian.Uint64(b)
-				default:
-					return fmt.Errorf("%w: statistics attribute %d of %d bytes", errMalformed, nad.Type(), len(b))
-				}
-				return nil
-			})
+// decodeStats decodes the payload of an IPVS_*_ATTR_STATS or _STATS64
+// nest into st. Each counter is read by its length, so the same code reads
+// the 32-bit nest (u32 counters, u64 bytes) and the 64-bit one;
+// IPVS_STATS_ATTR_PAD and unknown attributes are skipped.
+func decodeStats(b []byte, st *lvs.Stats) error {
+	r := attrReader{b: b}
+	for r.next() {
+		var dst *uint64
+		switch r.typ {
+		case statsAttrConns:
+			dst = &st.Conns
+		case statsAttrInPkts:
+			dst = &st.InPkts
+		case statsAttrOutPkts:
+			dst = &st.OutPkts
+		case statsAttrInBytes:
+			dst = &st.InBytes
+		case statsAttrOutBytes:
+			dst = &st.OutBytes
+		case statsAttrCPS:
+			dst = &st.CPS
+		case statsAttrInPPS:
+			dst = &st.InPPS
+		case statsAttrOutPPS:
+			dst = &st.OutPPS
+		case statsAttrInBPS:
+			dst = &st.InBPS
+		case statsAttrOutBPS:
+			dst = &st.OutBPS
+		default:
+			continue
 		}
-		return nil
-	})
-	return st
+		switch len(r.data) {
+		case 4:
+			*dst = uint64(binary.NativeEndian.Uint32(r.data))
+		case 8:
+			*dst = binary.NativeEndian.Uint64(r.data)
+		default:
+			return fmt.Errorf("%w: statistics attribute %d of %d bytes", errMalformed, r.typ, len(r.data))
+		}
+	}
+	if r.err != nil {
+		return fmt.Errorf("statistics: %w", r.err)
+	}
+	return nil
 }
 
 // pickStats prefers the 64-bit counters (kernels since 4.1) and falls back
 // to the 32-bit ones.
-func pickStats(stats, stats64 *lvs.Stats) lvs.Stats {
+func pickStats(stats lvs.Stats, have32 bool, stats64 lvs.Stats, have64 bool) lvs.Stats {
 	switch {
-	case stats64 != nil:
-		return *stats64
-	case stats != nil:
-		return *stats
+	case have64:
+		return stats64
+	case have32:
+		return stats
 	}
 	return lvs.Stats{}
+}
+
+// schedName reads IPVS_SVC_ATTR_SCHED_NAME. The names of the schedulers
+// Linux ships come from constants, so a listing does not allocate one
+// string per service for them.
+func schedName(b []byte) string {
+	b = trimNUL(b)
+	switch string(b) { // no allocation: the compiler compares in place
+	case "rr":
+		return "rr"
+	case "wrr":
+		return "wrr"
+	case "lc":
+		return "lc"
+	case "wlc":
+		return "wlc"
+	case "lblc":
+		return "lblc"
+	case "lblcr":
+		return "lblcr"
+	case "dh":
+		return "dh"
+	case "sh":
+		return "sh"
+	case "sed":
+		return "sed"
+	case "nq":
+		return "nq"
+	case "fo":
+		return "fo"
+	case "ovf":
+		return "ovf"
+	case "mh":
+		return "mh"
+	case "twos":
+		return "twos"
+	case "none":
+		return "none"
+	}
+	return string(b)
 }
 
 // decodeInetAddr reads a union nf_inet_addr for family.
@@ -364,33 +409,4 @@ func decodeInetAddr(family lvs.Family, b []byte) (netip.Addr, error) {
 		return netip.AddrFrom16([16]byte(b[:16])), nil
 	}
 	return netip.Addr{}, fmt.Errorf("%w: %d-byte address for family %d", errMalformed, len(b), uint16(family))
-}
-
-// decodeBE16 reads a __be16 attribute (ports).
-func decodeBE16(ad *netlink.AttributeDecoder) uint16 {
-	var v uint16
-	ad.Do(func(b []byte) error {
-		if len(b) != 2 {
-			return fmt.Errorf("%w: __be16 attribute %d of %d bytes", errMalformed, ad.Type(), len(b))
-		}
-		v = binary.BigEndian.Uint16(b)
-		return nil
-	})
-	return v
-}
-
-// decodeTop runs fn over the first-level attributes of a reply and returns
-// the decoder's first error.
-func decodeTop(b []byte, fn func(ad *netlink.AttributeDecoder)) error {
-	ad, err := netlink.NewAttributeDecoder(b)
-	if err != nil {
-		return fmt.Errorf("%w: %v", errMalformed, err)
-	}
-	for ad.Next() {
-		fn(ad)
-	}
-	if err := ad.Err(); err != nil {
-		return fmt.Errorf("%w: %v", errMalformed, err)
-	}
-	return nil
 }
