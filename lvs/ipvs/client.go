@@ -81,7 +81,15 @@ func newClient(conn *netlink.Conn, opts Options) (*Client, error) {
 // locked OS thread of its own and restores it, so no goroutine of the
 // caller changes namespace.
 func dialNetlink(nsPath string) (*netlink.Conn, error) {
-	cfg := &netlink.Config{}
+	// A fixed receive buffer saves the MSG_PEEK recvmsg the netlink
+	// package otherwise makes before every datagram to size it, and a
+	// large read lets the kernel fill dump datagrams up to its 32 KiB cap
+	// (netlink_recvmsg records the largest read in max_recvmsg_len,
+	// netlink_dump sizes its skbs by it) instead of one page: a 5,000-
+	// service GET_SERVICE dump then takes a tenth of the datagrams, each
+	// of which restarts the kernel's walk of the service table, and ten
+	// destinations fit in one. No reply is larger than the buffer.
+	cfg := &netlink.Config{MessageBufferSize: recvBufferSize}
 	if nsPath != "" {
 		f, err := os.Open(nsPath)
 		if err != nil {
@@ -99,6 +107,10 @@ func dialNetlink(nsPath string) (*netlink.Conn, error) {
 	}
 	return conn, nil
 }
+
+// recvBufferSize is the size of the client's receive buffer: twice the
+// largest dump datagram the kernel builds (SKB_WITH_OVERHEAD(32768)).
+const recvBufferSize = 64 << 10
 
 // attach resolves the IPVS family on conn and makes conn the client's
 // socket. It closes conn on failure.
