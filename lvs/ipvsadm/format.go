@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -17,6 +18,12 @@ import (
 type Printer struct {
 	W        io.Writer
 	Resolver Resolver // used without FormatNumeric; nil resolves nothing
+
+	// Reused from one service to the next: the text of a service and its
+	// destinations, and the sorted order of its destinations.
+	buf      []byte
+	order    []int32
+	orderTmp []int32
 }
 
 func (p *Printer) res() Resolver {
@@ -100,95 +107,143 @@ func (p *Printer) Service(ctx context.Context, s lvs.Service, dests []lvs.Destin
 		}
 	}
 
-	var b strings.Builder
+	b := p.buf[:0]
 	schedFlags := s.Flags & (lvs.FlagSched1 | lvs.FlagSched2 | lvs.FlagSched3)
 	timeout := uint32(s.Timeout.Seconds())
 	switch {
 	case f&FormatRule != 0:
-		fmt.Fprintf(&b, "-A %s -s %s", name, s.Scheduler)
+		b = append(b, "-A "...)
+		b = append(b, name...)
+		b = append(b, " -s "...)
+		b = append(b, s.Scheduler...)
 		if s.Flags&lvs.FlagPersistent != 0 {
-			fmt.Fprintf(&b, " -p %d", timeout)
-			b.WriteString(maskText(s, " -M "))
+			b = append(b, " -p "...)
+			b = strconv.AppendUint(b, uint64(timeout), 10)
+			b = append(b, maskText(s, " -M ")...)
 		}
 		if s.PEName != "" {
-			fmt.Fprintf(&b, " --pe %s", s.PEName)
+			b = append(b, " --pe "...)
+			b = append(b, s.PEName...)
 		}
 		if s.Flags&lvs.FlagOnePacket != 0 {
-			b.WriteString(" -o")
+			b = append(b, " -o"...)
 		}
 		if schedFlags != 0 {
-			b.WriteString(" -b " + schedFlagsText(s))
+			b = append(b, " -b "...)
+			b = append(b, schedFlagsText(s)...)
 		}
 	case f&FormatStats != 0:
-		b.WriteString(padRight(name, 33))
-		for _, v := range []uint64{s.Stats.Conns, s.Stats.InPkts, s.Stats.OutPkts, s.Stats.InBytes, s.Stats.OutBytes} {
-			b.WriteString(largeNum(v, f))
+		b = appendPadRight(b, name, 33)
+		for _, v := range [...]uint64{s.Stats.Conns, s.Stats.InPkts, s.Stats.OutPkts, s.Stats.InBytes, s.Stats.OutBytes} {
+			b = appendLargeNum(b, v, f)
 		}
 	case f&FormatRate != 0:
-		b.WriteString(padRight(name, 33))
-		for _, v := range []uint64{s.Stats.CPS, s.Stats.InPPS, s.Stats.OutPPS, s.Stats.InBPS, s.Stats.OutBPS} {
-			b.WriteString(largeNum(v, f))
+		b = appendPadRight(b, name, 33)
+		for _, v := range [...]uint64{s.Stats.CPS, s.Stats.InPPS, s.Stats.OutPPS, s.Stats.InBPS, s.Stats.OutBPS} {
+			b = appendLargeNum(b, v, f)
 		}
 	default:
-		fmt.Fprintf(&b, "%s %s", name, s.Scheduler)
+		b = append(b, name...)
+		b = append(b, ' ')
+		b = append(b, s.Scheduler...)
 		if schedFlags != 0 {
-			b.WriteString(" (" + schedFlagsText(s) + ")")
+			b = append(b, " ("...)
+			b = append(b, schedFlagsText(s)...)
+			b = append(b, ')')
 		}
 		if s.Flags&lvs.FlagPersistent != 0 {
-			fmt.Fprintf(&b, " persistent %d", timeout)
-			b.WriteString(maskText(s, " mask "))
+			b = append(b, " persistent "...)
+			b = strconv.AppendUint(b, uint64(timeout), 10)
+			b = append(b, maskText(s, " mask ")...)
 			if s.PEName != "" {
-				b.WriteString(" pe " + s.PEName)
+				b = append(b, " pe "...)
+				b = append(b, s.PEName...)
 			}
 		}
 		if s.Flags&lvs.FlagOnePacket != 0 {
-			b.WriteString(" ops")
+			b = append(b, " ops"...)
 		}
 	}
-	b.WriteString("\n")
+	b = append(b, '\n')
 
-	if f&FormatNoSort == 0 {
-		dests = append([]lvs.Destination(nil), dests...)
-		mergeSort(dests, cmpDests)
+	// The destinations are sorted by index: lvs.Destination is large, and
+	// the merge sort moves elements log2(n) times.
+	order := p.order[:0]
+	for i := range dests {
+		order = append(order, int32(i))
 	}
-	for _, d := range dests {
+	if f&FormatNoSort == 0 && len(order) > 1 {
+		p.orderTmp = slices.Grow(p.orderTmp[:0], len(order))[:len(order)]
+		msort(order, p.orderTmp, func(i, j int32) int { return cmpDestsAt(&dests[i], &dests[j]) })
+	}
+	p.order = order
+	for _, i := range order {
+		d := &dests[i]
 		af := d.Family
 		if af == 0 {
 			af = lvs.FamilyOf(d.Address)
 		}
-		dname := p.addrPort(ctx, af, d.Address, d.Port, s.Protocol, f)
-		if f&FormatRule == 0 && af != lvs.IPv6 {
-			dname = truncate(dname, destNameLimit)
+		if f&FormatRule != 0 {
+			var scratch [addrPortBufMax + 8]byte
+			_, dname := p.appendAddrPort(ctx, scratch[:0], af, d.Address, d.Port, s.Protocol, f)
+			b = appendDestRule(b, name, dname, d)
+			continue
 		}
+		b = append(b, "  -> "...)
+		nameAt := len(b)
+		b, _ = p.appendAddrPort(ctx, b, af, d.Address, d.Port, s.Protocol, f)
+		if af != lvs.IPv6 && len(b)-nameAt > destNameLimit {
+			b = b[:nameAt+destNameLimit]
+		}
+		b = appendPad(b, nameAt, 28)
 		switch {
-		case f&FormatRule != 0:
-			b.WriteString(destRule(name, dname, d))
 		case f&FormatStats != 0:
-			b.WriteString("  -> " + padRight(dname, 28))
-			for _, v := range []uint64{d.Stats.Conns, d.Stats.InPkts, d.Stats.OutPkts, d.Stats.InBytes, d.Stats.OutBytes} {
-				b.WriteString(largeNum(v, f))
+			for _, v := range [...]uint64{d.Stats.Conns, d.Stats.InPkts, d.Stats.OutPkts, d.Stats.InBytes, d.Stats.OutBytes} {
+				b = appendLargeNum(b, v, f)
 			}
-			b.WriteString("\n")
+			b = append(b, '\n')
 		case f&FormatRate != 0:
-			fmt.Fprintf(&b, "  -> %s %8d %8d %8d", padRight(dname, 28), d.Stats.CPS, d.Stats.InPPS, d.Stats.OutPPS)
-			b.WriteString(largeNum(d.Stats.InBPS, f))
-			b.WriteString(largeNum(d.Stats.OutBPS, f))
-			b.WriteString("\n")
+			for _, v := range [...]uint64{d.Stats.CPS, d.Stats.InPPS, d.Stats.OutPPS} {
+				b = append(b, ' ')
+				b = appendUintRight(b, v, 8)
+			}
+			b = appendLargeNum(b, d.Stats.InBPS, f)
+			b = appendLargeNum(b, d.Stats.OutBPS, f)
+			b = append(b, '\n')
 		case f&FormatThresholds != 0:
-			fmt.Fprintf(&b, "  -> %s %-10d %-10d %-10d %-10d\n", padRight(dname, 28),
-				d.UpperThreshold, d.LowerThreshold, d.ActiveConns, d.InactiveConns)
+			for _, v := range [...]uint32{d.UpperThreshold, d.LowerThreshold, d.ActiveConns, d.InactiveConns} {
+				b = append(b, ' ')
+				b = appendIntLeft(b, int64(v), 10)
+			}
+			b = append(b, '\n')
 		case f&FormatPersistentConn != 0:
-			fmt.Fprintf(&b, "  -> %s %-9d %-11d %-10d %-10d\n", padRight(dname, 28),
-				uint32(d.Weight), d.PersistentConns, d.ActiveConns, d.InactiveConns)
-		case f&FormatTunInfo != 0:
-			fmt.Fprintf(&b, "  -> %s %s %s %-6d %-10d %-10d\n", padRight(dname, 28),
-				padRight(fwdName(d.Forward), 7), padRight(tunInfo(d), 13), d.Weight, d.ActiveConns, d.InactiveConns)
+			b = append(b, ' ')
+			b = appendIntLeft(b, int64(uint32(d.Weight)), 9)
+			b = append(b, ' ')
+			b = appendIntLeft(b, int64(d.PersistentConns), 11)
+			b = append(b, ' ')
+			b = appendIntLeft(b, int64(d.ActiveConns), 10)
+			b = append(b, ' ')
+			b = appendIntLeft(b, int64(d.InactiveConns), 10)
+			b = append(b, '\n')
 		default:
-			fmt.Fprintf(&b, "  -> %s %s %-6d %-10d %-10d\n", padRight(dname, 28),
-				padRight(fwdName(d.Forward), 7), d.Weight, d.ActiveConns, d.InactiveConns)
+			b = append(b, ' ')
+			b = appendPadRight(b, fwdName(d.Forward), 7)
+			if f&FormatTunInfo != 0 {
+				b = append(b, ' ')
+				b = appendPadRight(b, tunInfo(*d), 13)
+			}
+			b = append(b, ' ')
+			b = appendIntLeft(b, int64(d.Weight), 6)
+			b = append(b, ' ')
+			b = appendIntLeft(b, int64(d.ActiveConns), 10)
+			b = append(b, ' ')
+			b = appendIntLeft(b, int64(d.InactiveConns), 10)
+			b = append(b, '\n')
 		}
 	}
-	io.WriteString(p.W, b.String())
+	p.W.Write(b)
+	p.buf = b
 }
 
 // maskText is the persistence granularity, when it is not a single host.
@@ -290,73 +345,162 @@ func tunInfo(d lvs.Destination) string {
 
 // destRule is a destination in the save format.
 func destRule(svc, dname string, d lvs.Destination) string {
-	base := fmt.Sprintf("-a %s -r %s %s -w %d", svc, dname, fwdSwitch(d.Forward), d.Weight)
-	if d.Forward&7 != lvs.Tunnel {
-		return base + "\n"
-	}
-	switch d.TunnelType {
-	case lvs.TunnelGRE:
-		return fmt.Sprintf("%s --tun-type gre %s\n", base, tunFlagOpts[tunFlagIndex(d.TunnelFlags)])
-	case lvs.TunnelGUE:
-		return fmt.Sprintf("%s --tun-type gue --tun-port %d %s\n", base, d.TunnelPort, tunFlagOpts[tunFlagIndex(d.TunnelFlags)])
-	case lvs.TunnelIPIP:
-		return base + " --tun-type ipip\n"
-	}
-	return base + "\n"
+	return string(appendDestRule(nil, svc, []byte(dname), &d))
 }
 
-// largeNum is print_largenum: counters in a 9-column field, scaled to K, M,
-// G or T when large unless --exact.
-func largeNum(i uint64, f Format) string {
-	if f&FormatExact != 0 {
-		s := strconv.FormatUint(i, 10)
-		w := len(s) + 1
-		if len(s) <= 8 {
-			w = 9
+func appendDestRule(b []byte, svc string, dname []byte, d *lvs.Destination) []byte {
+	b = append(b, "-a "...)
+	b = append(b, svc...)
+	b = append(b, " -r "...)
+	b = append(b, dname...)
+	b = append(b, ' ')
+	b = append(b, fwdSwitch(d.Forward)...)
+	b = append(b, " -w "...)
+	b = strconv.AppendInt(b, int64(d.Weight), 10)
+	if d.Forward&7 == lvs.Tunnel {
+		switch d.TunnelType {
+		case lvs.TunnelGRE:
+			b = append(b, " --tun-type gre "...)
+			b = append(b, tunFlagOpts[tunFlagIndex(d.TunnelFlags)]...)
+		case lvs.TunnelGUE:
+			b = append(b, " --tun-type gue --tun-port "...)
+			b = strconv.AppendUint(b, uint64(d.TunnelPort), 10)
+			b = append(b, ' ')
+			b = append(b, tunFlagOpts[tunFlagIndex(d.TunnelFlags)]...)
+		case lvs.TunnelIPIP:
+			b = append(b, " --tun-type ipip"...)
 		}
-		return fmt.Sprintf("%*d", w, i)
 	}
+	return append(b, '\n')
+}
+
+// largeNum is appendLargeNum's text.
+func largeNum(i uint64, f Format) string { return string(appendLargeNum(nil, i, f)) }
+
+// appendLargeNum is print_largenum: counters in a 9-column field, scaled
+// to K, M, G or T when large unless --exact.
+func appendLargeNum(b []byte, i uint64, f Format) []byte {
+	if f&FormatExact != 0 {
+		// "%*d" with a width of one more than the digits, at least 9.
+		b = append(b, ' ')
+		return appendUintRight(b, i, 8)
+	}
+	var unit byte
 	switch {
 	case i < 100000000:
-		return fmt.Sprintf("%9d", i)
+		return appendUintRight(b, i, 9)
 	case i < 1000000000:
-		return fmt.Sprintf("%8dK", i/1000)
+		i, unit = i/1000, 'K'
 	case i < 100000000000:
-		return fmt.Sprintf("%8dM", i/1000000)
+		i, unit = i/1000000, 'M'
 	case i < 100000000000000:
-		return fmt.Sprintf("%8dG", i/1000000000)
+		i, unit = i/1000000000, 'G'
+	default:
+		i, unit = i/1000000000000, 'T'
 	}
-	return fmt.Sprintf("%8dT", i/1000000000000)
+	return append(appendUintRight(b, i, 8), unit)
 }
+
+// appendUintRight is printf's %Nu.
+func appendUintRight(b []byte, v uint64, n int) []byte {
+	start := len(b)
+	b = strconv.AppendUint(b, v, 10)
+	return padLeftFrom(b, start, n)
+}
+
+// appendIntLeft is printf's %-Nd.
+func appendIntLeft(b []byte, v int64, n int) []byte {
+	start := len(b)
+	b = strconv.AppendInt(b, v, 10)
+	return appendPad(b, start, n)
+}
+
+// appendPadRight is printf's %-Ns: padding counted in bytes, as C counts.
+func appendPadRight(b []byte, s string, n int) []byte {
+	start := len(b)
+	return appendPad(append(b, s...), start, n)
+}
+
+// appendPad pads with spaces what was appended to b since start to n bytes.
+func appendPad(b []byte, start, n int) []byte {
+	for len(b)-start < n {
+		b = append(b, ' ')
+	}
+	return b
+}
+
+// padLeftFrom right-aligns what was appended to b since start in n bytes.
+func padLeftFrom(b []byte, start, n int) []byte {
+	w := len(b) - start
+	if w >= n {
+		return b
+	}
+	b = append(b, spaces[:n-w]...)
+	copy(b[start+n-w:], b[start:start+w])
+	copy(b[start:start+n-w], spaces)
+	return b
+}
+
+const spaces = "                                "
 
 // addrPort is addrport_to_anyname: "addr:port", IPv6 in brackets, names
 // instead of numbers without FormatNumeric; at most 59 bytes.
 func (p *Printer) addrPort(ctx context.Context, af lvs.Family, addr netip.Addr, port uint16, proto lvs.Protocol, f Format) string {
-	open, closeB := "", ""
+	_, name := p.appendAddrPort(ctx, nil, af, addr, port, proto, f)
+	return string(name)
+}
+
+// appendAddrPort appends addrPort's text to b and returns b and the text
+// within it.
+func (p *Printer) appendAddrPort(ctx context.Context, b []byte, af lvs.Family, addr netip.Addr, port uint16, proto lvs.Protocol, f Format) ([]byte, []byte) {
+	start := len(b)
 	if af != lvs.IPv4 {
-		open, closeB = "[", "]"
+		b = append(b, '[')
 	}
-	var s string
 	if f&FormatNumeric != 0 {
-		s = open + ntop(af, addr) + closeB + ":" + strconv.Itoa(int(port))
+		b = appendNtop(b, af, addr)
+		if af != lvs.IPv4 {
+			b = append(b, ']')
+		}
+		b = append(b, ':')
+		b = strconv.AppendUint(b, uint64(port), 10)
 	} else {
 		host, ok := "", false
 		if addr.IsValid() {
 			host, ok = p.res().LookupAddr(ctx, addr)
 		}
-		if !ok {
-			host = ntop(af, addr)
+		if ok {
+			b = append(b, host...)
+		} else {
+			b = appendNtop(b, af, addr)
 		}
+		if af != lvs.IPv4 {
+			b = append(b, ']')
+		}
+		b = append(b, ':')
 		pname := ""
 		if n := protoName(proto); n != "" {
 			pname, _ = p.res().LookupPort(port, n)
 		}
 		if pname == "" {
-			pname = strconv.Itoa(int(port))
+			b = strconv.AppendUint(b, uint64(port), 10)
+		} else {
+			b = append(b, pname...)
 		}
-		s = open + host + closeB + ":" + pname
 	}
-	return truncate(s, addrPortBufMax)
+	if len(b)-start > addrPortBufMax {
+		b = b[:start+addrPortBufMax]
+	}
+	return b, b[start:]
+}
+
+// appendNtop appends ntop's text.
+func appendNtop(b []byte, af lvs.Family, addr netip.Addr) []byte {
+	if af == lvs.IPv4 {
+		a := addrBytes(addr)
+		return netip.AddrFrom4([4]byte(a[:4])).AppendTo(b)
+	}
+	return append(b, ntop(af, addr)...)
 }
 
 // ntop is inet_ntop for the family ipvsadm believes the address has.
@@ -472,7 +616,9 @@ func cmpServices(a, b lvs.Service) int {
 
 // cmpDests is libipvs's ipvs_cmp_dests; the first destination's family
 // decides how much of the addresses is compared.
-func cmpDests(a, b lvs.Destination) int {
+func cmpDests(a, b lvs.Destination) int { return cmpDestsAt(&a, &b) }
+
+func cmpDestsAt(a, b *lvs.Destination) int {
 	af := a.Family
 	if af == 0 {
 		af = lvs.FamilyOf(a.Address)
