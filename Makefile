@@ -51,11 +51,13 @@ demo: build lab-prepare
 	$(LABRUN) -smp 2 -f bin/lvsctl:/usr/sbin/lvsctl lab/demo/demo.sh
 	$(LABRUN) -smp 2 -f bin/lvsctl:/usr/sbin/lvsctl lab/demo/fwmark.sh
 	$(LABRUN) -smp 2 -f bin/lvsctl:/usr/sbin/lvsctl lab/demo/monitor.sh
+	$(LABRUN) -smp 2 -f bin/lvsctl:/usr/sbin/lvsctl lab/demo/vrrp.sh
 
 # Ratios against the reference tools, measured in one lab boot.
 bench: build lab-prepare
 	$(GO) run ./lab/bench
 	$(GO) run ./lab/bench/monitor -rounds 2
+	$(GO) run ./lab/bench/vrrp
 
 # Where install puts things (PREFIX, DESTDIR as usual). COMPAT_LINKS=1 also
 # makes ipvsadm, ipvsadm-save and ipvsadm-restore links to lvsctl; a real
