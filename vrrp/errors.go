@@ -93,3 +93,11 @@ func KindOf(err error) Kind {
 func packetErr(k Kind, format string, args ...any) error {
 	return &PacketError{Kind: k, Detail: fmt.Sprintf(format, args...)}
 }
+
+// ErrReconfigure is Instance.Reconfigure refusing a change it cannot make
+// in place (the instance's identity or tracking): the instance has to be
+// stopped and started again.
+var ErrReconfigure = errors.New("change needs a restart of the instance")
+
+// ErrStopped is a request to a speaker whose loop has ended.
+var ErrStopped = errors.New("vrrp speaker stopped")

@@ -3,6 +3,7 @@ package vrrp
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/lvsctl/lvsctl/internal/clock"
@@ -274,15 +275,7 @@ func NewInstance(cfg Config, clk clock.Clock) (*Instance, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("vrrp instance %q: %w", cfg.Name, err)
 	}
-	if cfg.GARPRepeat == 0 {
-		cfg.GARPRepeat = DefaultGARPRepeat
-	}
-	if cfg.GARPDelay == 0 {
-		cfg.GARPDelay = DefaultGARPDelay
-	}
-	if cfg.GARPRefreshRepeat == 0 {
-		cfg.GARPRefreshRepeat = DefaultGARPRefreshRepeat
-	}
+	cfg = cfg.withDefaults()
 	in := &Instance{
 		cfg:                 cfg,
 		clock:               clk,
@@ -298,6 +291,64 @@ func NewInstance(cfg Config, clk clock.Clock) (*Instance, error) {
 		in.interfaces[i.Name] = true
 	}
 	return in, nil
+}
+
+func (c Config) withDefaults() Config {
+	if c.GARPRepeat == 0 {
+		c.GARPRepeat = DefaultGARPRepeat
+	}
+	if c.GARPDelay == 0 {
+		c.GARPDelay = DefaultGARPDelay
+	}
+	if c.GARPRefreshRepeat == 0 {
+		c.GARPRefreshRepeat = DefaultGARPRefreshRepeat
+	}
+	return c
+}
+
+// Reconfigure applies cfg to a running instance in place: no transition,
+// no advert, the timers as they are unless a setting needs one. It takes
+// what keepalived lets a reload change without touching the instance's
+// state: the base priority (the next advert carries the new effective
+// priority, and a peer preempts or yields as RFC 5798 §6.4 says), preempt
+// and preempt_delay (a running delay is kept), the advert interval (from
+// the next advert on; a VRRPv3 backup keeps the interval it learnt from
+// its master), the gratuitous ARP settings, "state" (it only matters at
+// start) and the sync daemon switch. The instance's identity (Name,
+// Version, VRID, LocalAddr) and its tracking (Scripts, Interfaces) must
+// not change: that is ErrReconfigure, and the caller restarts the
+// instance instead.
+func (in *Instance) Reconfigure(cfg Config) ([]Action, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("vrrp instance %q: %w", cfg.Name, err)
+	}
+	cfg = cfg.withDefaults()
+	old := in.cfg
+	if cfg.Name != old.Name || cfg.Version != old.Version || cfg.VRID != old.VRID || cfg.LocalAddr != old.LocalAddr ||
+		!slices.Equal(cfg.Scripts, old.Scripts) || !slices.Equal(cfg.Interfaces, old.Interfaces) {
+		return nil, fmt.Errorf("vrrp instance %q: %w", cfg.Name, ErrReconfigure)
+	}
+	in.cfg = cfg
+	if !(in.state == StateBackup && cfg.Version == Version3) {
+		// RFC 3768 §6.1: a v2 backup times the master with its own
+		// Advertisement_Interval; a v3 backup keeps the learnt one.
+		in.masterAdverInterval = cfg.AdvertInterval
+	}
+	var acts []Action
+	if in.state == StateMaster {
+		in.masterPriority = in.EffectivePriority()
+		if cfg.GARPRefresh != old.GARPRefresh {
+			if cfg.GARPRefresh > 0 {
+				acts = in.setTimer(acts, TimerGARPRefresh, cfg.GARPRefresh)
+			} else {
+				acts = in.stopTimer(acts, TimerGARPRefresh)
+			}
+		}
+	}
+	if cfg.SyncDaemon && !old.SyncDaemon && (in.state == StateMaster || in.state == StateBackup) {
+		acts = append(acts, SetSyncDaemon{Master: in.state == StateMaster})
+	}
+	return acts, nil
 }
 
 func (c *Config) validate() error {

@@ -156,6 +156,11 @@ type Speaker struct {
 	cfg SpeakerConfig
 	env Env
 	log *slog.Logger
+	// bgctx is Run's context for the goroutines it starts (receivers,
+	// scripts, the link monitor), also those a Reload starts; set before
+	// the loop takes work.
+	bgctx    context.Context
+	watching bool // the link monitor runs
 	// timers runs the machines' timers: env.Clock, or PreciseClock in
 	// place of clock.Real.
 	timers clock.Clock
@@ -181,9 +186,14 @@ type Speaker struct {
 }
 
 type runInstance struct {
+	// orig is the configuration as given, which Reload compares; cfg is
+	// it completed by prepare (source address, tracking).
+	orig   InstanceConfig
 	cfg    InstanceConfig
 	m      *Instance
+	key    TransportKey
 	sock   *runSocket
+	gone   bool // stopped by a Reload: late timers and results are ignored
 	expect Expect
 	dsts   []netip.Addr
 	peers  map[netip.Addr]UnicastPeer
@@ -196,10 +206,11 @@ type runInstance struct {
 }
 
 type runSocket struct {
-	key   TransportKey
-	t     Transport
-	byID  map[uint8]*runInstance
-	drops map[string]uint64
+	key    TransportKey
+	t      Transport
+	cancel context.CancelFunc // stops its receiver
+	byID   map[uint8]*runInstance
+	drops  map[string]uint64
 }
 
 type runGroup struct {
@@ -212,6 +223,17 @@ type runScript struct {
 	cfg     ScriptConfig
 	tracker *ScriptTracker
 	users   []*runInstance
+	cancel  context.CancelFunc // stops its goroutine; nil until started
+	gone    bool               // dropped by a Reload
+}
+
+// compiled is a SpeakerConfig checked and turned into the runner's
+// structures, before anything is resolved or opened.
+type compiled struct {
+	insts   []*runInstance
+	byName  map[string]*runInstance
+	scripts map[string]*runScript
+	groups  map[string]*runGroup
 }
 
 // NewSpeaker checks cfg and returns a speaker ready to Run.
@@ -219,33 +241,44 @@ func NewSpeaker(cfg SpeakerConfig, env Env) (*Speaker, error) {
 	if env.Clock == nil || env.Network == nil || env.Links == nil || env.OpenTransport == nil || env.LocalAddr == nil || env.Exec == nil {
 		return nil, errors.New("vrrp speaker: incomplete environment")
 	}
-	if len(cfg.Instances) == 0 {
-		return nil, errors.New("vrrp speaker: no instances")
-	}
 	log := env.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Speaker{cfg: cfg, env: env, log: log, timers: env.Clock,
 		work: make(chan func(), 256), stopped: make(chan struct{}),
-		byName: map[string]*runInstance{}, socks: map[TransportKey]*runSocket{},
-		groups: map[string]*runGroup{}, scripts: map[string]*runScript{}, links: map[string]bool{},
+		socks: map[TransportKey]*runSocket{}, links: map[string]bool{},
 		notifyQ: make(chan []string, 64), syncQ: make(chan syncRole, 64),
 	}
 	if _, real := env.Clock.(clock.Real); real {
 		s.timers = PreciseClock{}
 	}
+	c, err := s.compile(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.insts, s.byName, s.scripts, s.groups = c.insts, c.byName, c.scripts, c.groups
+	return s, nil
+}
+
+// compile checks cfg and builds the runner's structures for it; it
+// touches nothing, so that NewSpeaker and Reload share it.
+func (s *Speaker) compile(cfg SpeakerConfig) (compiled, error) {
+	if len(cfg.Instances) == 0 {
+		return compiled{}, errors.New("vrrp speaker: no instances")
+	}
+	c := compiled{byName: map[string]*runInstance{}, scripts: map[string]*runScript{}, groups: map[string]*runGroup{}}
 	for _, sc := range cfg.Scripts {
 		if len(sc.Argv) == 0 {
-			return nil, fmt.Errorf("vrrp_script %s: no command", sc.Name)
+			return compiled{}, fmt.Errorf("vrrp_script %s: no command", sc.Name)
 		}
-		s.scripts[sc.Name] = &runScript{cfg: sc, tracker: NewScriptTracker(sc.Rise, sc.Fall, sc.InitFail)}
+		c.scripts[sc.Name] = &runScript{cfg: sc, tracker: NewScriptTracker(sc.Rise, sc.Fall, sc.InitFail)}
 	}
 	for _, ic := range cfg.Instances {
-		if _, dup := s.byName[ic.Machine.Name]; dup {
-			return nil, fmt.Errorf("vrrp_instance %s defined twice", ic.Machine.Name)
+		if _, dup := c.byName[ic.Machine.Name]; dup {
+			return compiled{}, fmt.Errorf("vrrp_instance %s defined twice", ic.Machine.Name)
 		}
-		ri := &runInstance{cfg: ic, timers: map[Timer]clock.Timer{}, errs: map[string]uint64{}, peers: map[netip.Addr]UnicastPeer{}}
+		ri := &runInstance{orig: ic, cfg: ic, timers: map[Timer]clock.Timer{}, errs: map[string]uint64{}, peers: map[netip.Addr]UnicastPeer{}}
 		for _, v := range ic.VIPs {
 			ri.all = append(ri.all, s.withDev(v, ic.Interface))
 		}
@@ -254,23 +287,23 @@ func NewSpeaker(cfg SpeakerConfig, env Env) (*Speaker, error) {
 		}
 		for _, v := range ri.all {
 			if v.Dev == "" {
-				return nil, fmt.Errorf("vrrp_instance %s: VIP %s has no device", ic.Machine.Name, v.Prefix)
+				return compiled{}, fmt.Errorf("vrrp_instance %s: VIP %s has no device", ic.Machine.Name, v.Prefix)
 			}
 		}
 		for _, ts := range ic.TrackScripts {
-			rs := s.scripts[ts.Name]
+			rs := c.scripts[ts.Name]
 			if rs == nil {
-				return nil, fmt.Errorf("vrrp_instance %s: track_script %s is not a vrrp_script", ic.Machine.Name, ts.Name)
+				return compiled{}, fmt.Errorf("vrrp_instance %s: track_script %s is not a vrrp_script", ic.Machine.Name, ts.Name)
 			}
 			rs.users = append(rs.users, ri)
 		}
-		s.insts = append(s.insts, ri)
-		s.byName[ic.Machine.Name] = ri
+		c.insts = append(c.insts, ri)
+		c.byName[ic.Machine.Name] = ri
 	}
 	for _, gc := range cfg.Groups {
 		g := &runGroup{cfg: gc}
 		for _, name := range gc.Instances {
-			ri := s.byName[name]
+			ri := c.byName[name]
 			if ri == nil {
 				// --instance may have left a member out; the group
 				// moves what runs here.
@@ -279,9 +312,9 @@ func NewSpeaker(cfg SpeakerConfig, env Env) (*Speaker, error) {
 			ri.group = g
 			g.members = append(g.members, ri)
 		}
-		s.groups[gc.Name] = g
+		c.groups[gc.Name] = g
 	}
-	return s, nil
+	return c, nil
 }
 
 func (s *Speaker) withDev(v VIP, dev string) VIP {
@@ -304,91 +337,173 @@ func trackedName(ts TrackScriptRef) string {
 // opens the sockets. It runs before the loop, on Run's goroutine.
 func (s *Speaker) setup(ctx context.Context) error {
 	for _, ri := range s.insts {
-		ic := ri.cfg
-		mc := ic.Machine
 		// A restarted speaker finds the VIPs a killed one left behind;
 		// keepalived removes them at startup too, so that a backup does
 		// not answer for them.
 		if err := s.env.Network.RemoveVIPs(ctx, ri.all); err != nil {
-			s.log.Warn("remove stale VIPs", "instance", mc.Name, "err", err)
+			s.log.Warn("remove stale VIPs", "instance", ri.cfg.Machine.Name, "err", err)
 		}
-		v6 := len(ic.VIPs) > 0 && ic.VIPs[0].Prefix.Addr().Unmap().Is6()
-		if !mc.LocalAddr.IsValid() {
-			var exclude []netip.Addr
-			for _, v := range ri.all {
-				exclude = append(exclude, v.Prefix.Addr())
-			}
-			a, err := s.env.LocalAddr(ic.Interface, v6, exclude)
-			if err != nil {
-				return fmt.Errorf("vrrp_instance %s: source address: %w", mc.Name, err)
-			}
-			mc.LocalAddr = a
-		}
-		v6 = mc.LocalAddr.Unmap().Is6()
-		var ifs []TrackedInterface
-		if ic.Interface != "" && !ic.DontTrackPrimary {
-			ifs = append(ifs, TrackedInterface{Name: ic.Interface})
-		}
-		for _, ti := range mc.Interfaces {
-			if ti.Name != ic.Interface {
-				ifs = append(ifs, ti)
-			}
-		}
-		mc.Interfaces = ifs
-		mc.Scripts = nil
-		for _, ts := range ic.TrackScripts {
-			w := ts.Weight
-			if ts.Reverse {
-				w = -w
-			}
-			mc.Scripts = append(mc.Scripts, TrackedScript{Name: trackedName(ts), Weight: w})
-		}
-		m, err := NewInstance(mc, s.env.Clock)
-		if err != nil {
+		if err := s.prepare(ri); err != nil {
 			return err
 		}
-		ri.m = m
-		ri.cfg.Machine = mc
-		ri.expect = Expect{Version: mc.Version, VRID: mc.VRID, AuthType: ic.AuthType, AuthPass: ic.AuthPass, Interval: mc.AdvertInterval}
-		if !ic.SkipCheckAddrs {
-			ri.expect.Addrs = []netip.Addr{}
-			for _, v := range ic.VIPs {
-				ri.expect.Addrs = append(ri.expect.Addrs, v.Prefix.Addr())
-			}
-		}
-		key := TransportKey{Interface: ic.Interface, Source: mc.LocalAddr.Unmap(), TTL: ic.UnicastTTL}
-		if len(ic.UnicastPeers) == 0 {
-			key.TTL = 0
-			key.Group = ic.Group
-			if !key.Group.IsValid() {
-				key.Group = MulticastGroup4
-				if v6 {
-					key.Group = MulticastGroup6
-				}
-			}
-			ri.dsts = []netip.Addr{key.Group}
-		} else {
-			for _, p := range ic.UnicastPeers {
-				ri.dsts = append(ri.dsts, p.Addr.Unmap())
-				ri.peers[p.Addr.Unmap()] = p
-			}
-		}
-		sock := s.socks[key]
+		sock := s.socks[ri.key]
 		if sock == nil {
-			t, err := s.env.OpenTransport(key)
+			t, err := s.env.OpenTransport(ri.key)
 			if err != nil {
-				return fmt.Errorf("vrrp_instance %s: %w", mc.Name, err)
+				return fmt.Errorf("vrrp_instance %s: %w", ri.cfg.Machine.Name, err)
 			}
-			sock = &runSocket{key: key, t: t, byID: map[uint8]*runInstance{}, drops: map[string]uint64{}}
-			s.socks[key] = sock
+			sock = newRunSocket(ri.key, t)
+			s.socks[ri.key] = sock
 		}
-		if other := sock.byID[mc.VRID]; other != nil {
-			return fmt.Errorf("vrrp_instance %s: virtual_router_id %d already used by %s on %s", mc.Name, mc.VRID, other.cfg.Machine.Name, ic.Interface)
+		if other := sock.byID[ri.cfg.Machine.VRID]; other != nil {
+			return fmt.Errorf("vrrp_instance %s: virtual_router_id %d already used by %s on %s", ri.cfg.Machine.Name, ri.cfg.Machine.VRID, other.cfg.Machine.Name, ri.cfg.Interface)
 		}
-		sock.byID[mc.VRID] = ri
+		sock.byID[ri.cfg.Machine.VRID] = ri
 		ri.sock = sock
 	}
 	return nil
+}
+
+func newRunSocket(key TransportKey, t Transport) *runSocket {
+	return &runSocket{key: key, t: t, byID: map[uint8]*runInstance{}, drops: map[string]uint64{}}
+}
+
+// prepare completes ri.cfg from ri.orig (the source address, the tracked
+// interfaces and scripts as the machine sees them), builds the machine,
+// what received adverts are checked against and where adverts go, and
+// ri.key, the socket it needs. It adds, removes and opens nothing.
+func (s *Speaker) prepare(ri *runInstance) error {
+	ic := ri.orig
+	mc := ic.Machine
+	v6 := len(ic.VIPs) > 0 && ic.VIPs[0].Prefix.Addr().Unmap().Is6()
+	if !mc.LocalAddr.IsValid() {
+		var exclude []netip.Addr
+		for _, v := range ri.all {
+			exclude = append(exclude, v.Prefix.Addr())
+		}
+		a, err := s.env.LocalAddr(ic.Interface, v6, exclude)
+		if err != nil {
+			return fmt.Errorf("vrrp_instance %s: source address: %w", mc.Name, err)
+		}
+		mc.LocalAddr = a
+	}
+	v6 = mc.LocalAddr.Unmap().Is6()
+	var ifs []TrackedInterface
+	if ic.Interface != "" && !ic.DontTrackPrimary {
+		ifs = append(ifs, TrackedInterface{Name: ic.Interface})
+	}
+	for _, ti := range mc.Interfaces {
+		if ti.Name != ic.Interface {
+			ifs = append(ifs, ti)
+		}
+	}
+	mc.Interfaces = ifs
+	mc.Scripts = nil
+	for _, ts := range ic.TrackScripts {
+		w := ts.Weight
+		if ts.Reverse {
+			w = -w
+		}
+		mc.Scripts = append(mc.Scripts, TrackedScript{Name: trackedName(ts), Weight: w})
+	}
+	m, err := NewInstance(mc, s.env.Clock)
+	if err != nil {
+		return err
+	}
+	ri.m = m
+	ri.cfg = ic
+	ri.cfg.Machine = mc
+	ri.expect = expectFor(ri.cfg)
+	key := TransportKey{Interface: ic.Interface, Source: mc.LocalAddr.Unmap(), TTL: ic.UnicastTTL}
+	ri.dsts, ri.peers = nil, map[netip.Addr]UnicastPeer{}
+	if len(ic.UnicastPeers) == 0 {
+		key.TTL = 0
+		key.Group = ic.Group
+		if !key.Group.IsValid() {
+			key.Group = MulticastGroup4
+			if v6 {
+				key.Group = MulticastGroup6
+			}
+		}
+		ri.dsts = []netip.Addr{key.Group}
+	} else {
+		for _, p := range ic.UnicastPeers {
+			ri.dsts = append(ri.dsts, p.Addr.Unmap())
+			ri.peers[p.Addr.Unmap()] = p
+		}
+	}
+	ri.key = key
+	return nil
+}
+
+// expectFor is what ic's received adverts must match (RFC 5798 §7.1).
+func expectFor(ic InstanceConfig) Expect {
+	mc := ic.Machine
+	e := Expect{Version: mc.Version, VRID: mc.VRID, AuthType: ic.AuthType, AuthPass: ic.AuthPass, Interval: mc.AdvertInterval}
+	if !ic.SkipCheckAddrs {
+		e.Addrs = []netip.Addr{}
+		for _, v := range ic.VIPs {
+			e.Addrs = append(e.Addrs, v.Prefix.Addr())
+		}
+	}
+	return e
+}
+
+// startReceiver hands sock's packets to the loop until sock is closed or
+// the speaker stops.
+func (s *Speaker) startReceiver(sock *runSocket) {
+	ctx, cancel := context.WithCancel(s.bgctx)
+	sock.cancel = cancel
+	s.bg.Add(1)
+	go s.receive(ctx, sock)
+}
+
+// closeSocket stops sock's receiver and closes it; its instances are gone.
+func (s *Speaker) closeSocket(sock *runSocket) {
+	if sock.cancel != nil {
+		sock.cancel()
+	}
+	sock.t.Close()
+	delete(s.socks, sock.key)
+}
+
+// startScript runs rs until it is dropped or the speaker stops.
+func (s *Speaker) startScript(rs *runScript) {
+	ctx, cancel := context.WithCancel(s.bgctx)
+	rs.cancel = cancel
+	s.bg.Add(1)
+	go s.runScript(ctx, rs)
+}
+
+// tracksLink reports whether an instance tracks the interface name.
+func (s *Speaker) tracksLink(name string) bool {
+	for _, ri := range s.insts {
+		for _, ti := range ri.cfg.Machine.Interfaces {
+			if ti.Name == name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// watchLinks starts the link monitor once an instance tracks a link; the
+// loop filters what it reports (linkChanged), so instances a Reload adds
+// are covered too.
+func (s *Speaker) watchLinks() {
+	if s.watching {
+		return
+	}
+	s.watching = true
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		if err := s.env.Links.Watch(s.bgctx, func(name string, up bool) {
+			s.post(func() { s.linkChanged(name, up) })
+		}); err != nil {
+			s.log.Error("link monitor stopped", "err", err)
+		}
+	}()
 }
 
 // Run runs the speaker until ctx ends, then stops every instance as
@@ -411,12 +526,12 @@ func (s *Speaker) Run(ctx context.Context) error {
 	s.bg.Add(2)
 	go s.notifier(context.WithoutCancel(ctx))
 	go s.syncSwitcher(context.WithoutCancel(ctx))
+	s.bgctx = bgctx
 	if err := s.setup(ctx); err != nil {
 		return err
 	}
 	for _, sock := range s.socks {
-		s.bg.Add(1)
-		go s.receive(bgctx, sock)
+		s.startReceiver(sock)
 	}
 	// Links: watch first, then read the current state, so no change
 	// falls between the two.
@@ -427,17 +542,7 @@ func (s *Speaker) Run(ctx context.Context) error {
 		}
 	}
 	if len(tracked) > 0 {
-		s.bg.Add(1)
-		go func() {
-			defer s.bg.Done()
-			if err := s.env.Links.Watch(bgctx, func(name string, up bool) {
-				if tracked[name] {
-					s.post(func() { s.linkChanged(name, up) })
-				}
-			}); err != nil {
-				s.log.Error("link monitor stopped", "err", err)
-			}
-		}()
+		s.watchLinks()
 		for name := range tracked {
 			up, err := s.env.Links.LinkUp(name)
 			if err != nil {
@@ -448,8 +553,7 @@ func (s *Speaker) Run(ctx context.Context) error {
 	}
 	for _, rs := range s.scripts {
 		if len(rs.users) > 0 {
-			s.bg.Add(1)
-			go s.runScript(bgctx, rs)
+			s.startScript(rs)
 		}
 	}
 	for _, ri := range s.insts {
@@ -613,6 +717,9 @@ func (s *Speaker) packet(sock *runSocket, r Received) {
 }
 
 func (s *Speaker) linkChanged(name string, up bool) {
+	if !s.tracksLink(name) {
+		return
+	}
 	if old, seen := s.links[name]; seen && old == up {
 		return
 	}
@@ -662,6 +769,9 @@ func (s *Speaker) runScript(ctx context.Context, rs *runScript) {
 }
 
 func (s *Speaker) scriptResult(rs *runScript, ok bool) {
+	if rs.gone {
+		return
+	}
 	st, changed := rs.tracker.Observe(ok)
 	if !changed {
 		return
@@ -738,7 +848,7 @@ func (s *Speaker) do(ri *runInstance, acts []Action) {
 			t, seq := a.Timer, a.Seq
 			ri.timers[a.Timer] = s.timers.AfterFunc(s.sinceArrival(a.After), func() {
 				s.post(func() {
-					if ri.m != nil {
+					if !ri.gone {
 						s.step(ri, TimerFired{Timer: t, Seq: seq}, true)
 					}
 				})

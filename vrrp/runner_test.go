@@ -79,11 +79,35 @@ type fakeNet struct {
 	mu    sync.Mutex
 	vips  map[netip.Prefix]bool
 	garps int
+	calls []string // "add 192.0.2.100/24", "remove ...", "garp ..."
+}
+
+func (n *fakeNet) record(op string, vs []VIP) {
+	var ps []string
+	for _, v := range vs {
+		ps = append(ps, v.Prefix.String())
+	}
+	n.calls = append(n.calls, op+" "+strings.Join(ps, ","))
+}
+
+// callCount is how many calls the network has had, to compare later.
+func (n *fakeNet) callCount() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return len(n.calls)
+}
+
+// callsSince returns the calls after the first i.
+func (n *fakeNet) callsSince(i int) []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return slices.Clone(n.calls[i:])
 }
 
 func (n *fakeNet) AddVIPs(_ context.Context, vs []VIP) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	n.record("add", vs)
 	for _, v := range vs {
 		n.vips[v.Prefix] = true
 	}
@@ -93,6 +117,7 @@ func (n *fakeNet) AddVIPs(_ context.Context, vs []VIP) error {
 func (n *fakeNet) RemoveVIPs(_ context.Context, vs []VIP) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	n.record("remove", vs)
 	for _, v := range vs {
 		delete(n.vips, v.Prefix)
 	}
@@ -102,6 +127,7 @@ func (n *fakeNet) RemoveVIPs(_ context.Context, vs []VIP) error {
 func (n *fakeNet) SendGratuitous(_ context.Context, vs []VIP, repeat int) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	n.record("garp", vs)
 	n.garps += repeat * len(vs)
 	return nil
 }
