@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -80,12 +82,11 @@ func (c HTTP) get(ctx context.Context, t Target, u URL) (string, error) {
 		host = c.VirtualHost
 	}
 	what := "GET " + path
-	conn, err := c.dialer("tcp").DialContext(ctx, "tcp", hostPort(dst))
+	conn, stop, err := c.dialTCP(ctx, dst)
 	if err != nil {
 		return "", fmt.Errorf("%s: connect %s: %w", what, dst, err)
 	}
 	defer conn.Close()
-	stop := bindConn(ctx, conn)
 	defer stop()
 
 	if c.TLS != nil {
@@ -99,17 +100,21 @@ func (c HTTP) get(ctx context.Context, t Target, u URL) (string, error) {
 	if host == "" {
 		host = hostPort(dst)
 	}
-	bw := bufio.NewWriter(conn)
-	fmt.Fprintf(bw, "GET %s HTTP/1.0\r\nUser-Agent: KeepAliveClient\r\nHost: %s\r\n\r\n", path, host)
-	if err := bw.Flush(); err != nil {
+	if _, err := conn.Write(request(path, host)); err != nil {
 		return "", fmt.Errorf("%s: send to %s: %w", what, dst, err)
 	}
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	rb := readers.Get().(*readBuffers)
+	rb.br.Reset(conn)
+	defer func() {
+		rb.br.Reset(nil)
+		readers.Put(rb)
+	}()
+	resp, err := http.ReadResponse(rb.br, nil)
 	if err != nil {
 		return "", fmt.Errorf("%s: read response from %s: %w", what, dst, err)
 	}
 	defer resp.Body.Close()
-	detail := fmt.Sprintf("%s: %d %s", path, resp.StatusCode, http.StatusText(resp.StatusCode))
+	detail := path + ": " + strconv.Itoa(resp.StatusCode) + " " + http.StatusText(resp.StatusCode)
 	if !statusOK(u.Status, resp.StatusCode) {
 		return detail, fmt.Errorf("%s: %w %d", what, ErrUnexpectedStatus, resp.StatusCode)
 	}
@@ -117,7 +122,7 @@ func (c HTTP) get(ctx context.Context, t Target, u URL) (string, error) {
 		return detail, nil
 	}
 	h := md5.New()
-	if _, err := io.Copy(h, resp.Body); err != nil {
+	if _, err := io.CopyBuffer(h, resp.Body, rb.body[:]); err != nil {
 		return detail, fmt.Errorf("%s: read body from %s: %w", what, dst, err)
 	}
 	got := hex.EncodeToString(h.Sum(nil))
@@ -126,6 +131,30 @@ func (c HTTP) get(ctx context.Context, t Target, u URL) (string, error) {
 	}
 	return detail, nil
 }
+
+// request is the GET keepalived sends.
+func request(path, host string) []byte {
+	const ua = "User-Agent: KeepAliveClient\r\nHost: "
+	b := make([]byte, 0, len("GET ")+len(path)+len(" HTTP/1.0\r\n")+len(ua)+len(host)+len("\r\n\r\n"))
+	b = append(b, "GET "...)
+	b = append(b, path...)
+	b = append(b, " HTTP/1.0\r\n"...)
+	b = append(b, ua...)
+	b = append(b, host...)
+	return append(b, "\r\n\r\n"...)
+}
+
+// readBuffers are a check's response reader and the buffer its body's
+// digest is computed through.
+type readBuffers struct {
+	br   *bufio.Reader
+	body [4096]byte
+}
+
+// readers holds the buffers of finished checks for the next ones: a check
+// would otherwise allocate 4 KiB, and 32 KiB more for a digest, for its few
+// hundred bytes of response. The pool holds no state between checks.
+var readers = sync.Pool{New: func() any { return &readBuffers{br: bufio.NewReader(nil)} }}
 
 // statusOK applies keepalived's status_code rule: the listed codes and
 // ranges, or 200-299 when none are listed.

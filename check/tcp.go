@@ -19,11 +19,12 @@ var _ Checker = TCP{}
 func (c TCP) Check(ctx context.Context, t Target) Result {
 	start := time.Now()
 	dst := c.remote(t)
-	conn, err := c.dialer("tcp").DialContext(ctx, "tcp", hostPort(dst))
+	conn, stop, err := c.dialTCP(ctx, dst)
 	if err != nil {
 		return fail(ctx, start, fmt.Errorf("connect %s: %w", dst, err))
 	}
 	lat := time.Since(start)
+	stop()
 	_ = conn.Close()
 	return Result{OK: true, Latency: lat, Detail: "connected"}
 }
