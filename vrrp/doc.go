@@ -27,4 +27,18 @@
 // internal/netif keeps what the first gratuitous ARP needs (link index,
 // MAC, an open AF_PACKET socket). TestMeasure (build tag integration,
 // LVSCTL_MEASURE=1) and lab/bench/vrrp measure it next to keepalived.
+//
+// Speaker.Reload (SIGHUP on `lvsctl vrrp run -f`) replaces the
+// configuration as keepalived 2.2 does, keeping the state of what did not
+// change, with instances matched by name. An unchanged instance is not
+// touched (no advert out of turn, no VIP change, its timers running on).
+// Priority, nopreempt, preempt_delay, advert_int, state, the gratuitous
+// ARP settings, the sync daemon switch, the VIP lists (same family) and
+// the notify scripts change in place (Instance.Reconfigure; a master swaps
+// the VIPs that changed and stays master). Any other change restarts that
+// instance alone: priority 0 advert if master, VIPs removed, notify stop,
+// then a start as at startup. Removed instances stop so; new ones start.
+// vrrp_scripts with the same settings keep their schedule and fall/rise
+// state. Everything that can fail is done before anything changes, so a
+// refused reload leaves the speaker as it was.
 package vrrp

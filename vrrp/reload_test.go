@@ -114,6 +114,7 @@ func startMasters(t *testing.T, cfg SpeakerConfig) (*clock.Fake, *testSpeaker, *
 }
 
 func TestReloadUnchanged(t *testing.T) {
+	t.Parallel()
 	clk, s, by := startMasters(t, twoInstances())
 	defer s.stop(t)
 	before := s.snap(t)
@@ -150,6 +151,7 @@ func TestReloadUnchanged(t *testing.T) {
 }
 
 func TestReloadRemoved(t *testing.T) {
+	t.Parallel()
 	clk, s, by := startMasters(t, twoInstances())
 	defer s.stop(t)
 	calls := s.net.callCount()
@@ -182,6 +184,7 @@ func TestReloadRemoved(t *testing.T) {
 }
 
 func TestReloadAdded(t *testing.T) {
+	t.Parallel()
 	cfg := twoInstances()
 	cfg.Instances = cfg.Instances[:1]
 	clk, s, by := startMasters(t, cfg)
@@ -211,6 +214,7 @@ func TestReloadAdded(t *testing.T) {
 }
 
 func TestReloadUpdatedInPlace(t *testing.T) {
+	t.Parallel()
 	clk, s, by := startMasters(t, twoInstances())
 	before := s.snap(t).Instances[0]
 	calls, runs := s.net.callCount(), s.exe.count()
@@ -265,6 +269,7 @@ func TestReloadUpdatedInPlace(t *testing.T) {
 }
 
 func TestReloadUpdatedBackupPreempts(t *testing.T) {
+	t.Parallel()
 	// A backup whose priority a reload raises above the master's takes
 	// over as RFC 5798 §6.4.2 says: it discards the lower priority
 	// adverts and its Master_Down_Timer runs out.
@@ -294,6 +299,7 @@ func TestReloadUpdatedBackupPreempts(t *testing.T) {
 }
 
 func TestReloadRestarted(t *testing.T) {
+	t.Parallel()
 	clk, s, by := startMasters(t, twoInstances())
 	defer s.stop(t)
 	calls := s.net.callCount()
@@ -326,6 +332,7 @@ func TestReloadRestarted(t *testing.T) {
 }
 
 func TestReloadTrackScriptChange(t *testing.T) {
+	t.Parallel()
 	cfg := twoInstances()
 	cfg.Scripts = []ScriptConfig{{Name: "chk", Argv: []string{"/chk"}, Interval: time.Second}}
 	cfg.Instances[0].TrackScripts = []TrackScriptRef{{Name: "chk", Weight: 10}}
@@ -365,6 +372,7 @@ func TestReloadTrackScriptChange(t *testing.T) {
 }
 
 func TestReloadBroken(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		edit    func(*SpeakerConfig)
@@ -392,6 +400,7 @@ func TestReloadBroken(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			clk, s, by := startMasters(t, twoInstances())
 			defer s.stop(t)
 			before := states(t, s)
@@ -429,6 +438,7 @@ func containsErr(err error, want string) bool {
 }
 
 func TestReloadAfterStop(t *testing.T) {
+	t.Parallel()
 	_, s, _ := startMasters(t, twoInstances())
 	s.stop(t)
 	if _, err := reload(t, s, twoInstances()); !errors.Is(err, ErrStopped) {

@@ -8,10 +8,12 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"os"
 	"os/signal"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -34,7 +36,31 @@ const DefaultVRRPSocket = "/run/lvsctl/vrrp.sock"
 // runSpeaker to stop short of the network.
 type vrrpEnv struct {
 	// runSpeaker runs the speaker until ctx ends.
-	runSpeaker func(ctx context.Context, c *ucli.Context, sc vrrp.SpeakerConfig, sd *vrrp.SyncDaemonConfig, g config.Global) error
+	runSpeaker func(ctx context.Context, c *ucli.Context, run vrrpRun) error
+}
+
+// vrrpRun is what `vrrp run` hands the speaker.
+type vrrpRun struct {
+	sc  vrrp.SpeakerConfig
+	sd  *vrrp.SyncDaemonConfig
+	g   config.Global
+	log *slog.Logger
+	// reloads carries each configuration a SIGHUP re-read and checked;
+	// a file that does not pass never gets here.
+	reloads <-chan vrrp.SpeakerConfig
+}
+
+// lockedWriter serialises the writes of the logger and of the reload
+// goroutine's warnings to stderr.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 func vrrpCommand(Stdio) *ucli.Command {
@@ -46,6 +72,23 @@ keepalived.conf, in the foreground, interoperating with keepalived on the
 same link: the same adverts, timers, VIPs, gratuitous ARPs / unsolicited
 NAs, track scripts and notify scripts. SIGTERM or SIGINT stops it as
 keepalived stops: a priority 0 advert, the VIPs removed, notify_stop, exit 0.
+
+SIGHUP (systemctl reload) re-reads -f FILE, as keepalived does, keeping
+what did not change. Warnings are printed with their file:line; a file
+with an error is reported and the running configuration goes on
+unchanged. Instances are matched by name. An unchanged instance is not
+touched: a MASTER stays MASTER, with no priority 0 advert and its VIPs in
+place. Changes to priority, nopreempt, preempt_delay, advert_int, state,
+the garp settings, virtual_ipaddress(_excluded) of the same address
+family and the notify scripts apply in place: a MASTER adds the new VIPs
+(with gratuitous ARPs / NAs), removes the dropped ones and stays MASTER.
+Any other change (interface, virtual_router_id, version, source address,
+unicast peers, authentication, tracked interfaces or scripts, a tracked
+vrrp_script's settings, sync group membership) stops that instance
+gracefully and starts it again. Removed instances stop gracefully; new
+ones start as at startup. Changes to the IPVS sync daemon's settings,
+script_user and the status socket need a restart. Without -f, SIGHUP has
+nothing to re-read: it is logged and ignored.
 
 Without -f, the flags describe one instance (name VI_1 unless --name).
 Durations are seconds ("0.5") or Go durations ("500ms").
@@ -71,7 +114,7 @@ func newVRRPCommand(env vrrpEnv) *ucli.Command {
 				Description: vrrpRunDescription,
 				Flags:       append(vrrpRunFlags(), socketFlag),
 				Action: func(c *ucli.Context) error {
-					sc, sd, g, err := vrrpConfig(c)
+					sc, sd, g, err := vrrpConfig(c, c.App.ErrWriter)
 					if err != nil {
 						return err
 					}
@@ -82,7 +125,23 @@ func newVRRPCommand(env vrrpEnv) *ucli.Command {
 					}
 					ctx, stop := signal.NotifyContext(c.Context, syscall.SIGTERM, syscall.SIGINT)
 					defer stop()
-					return env.runSpeaker(ctx, c, sc, sd, g)
+					errw := &lockedWriter{w: c.App.ErrWriter}
+					log := slog.New(slog.NewTextHandler(errw, &slog.HandlerOptions{Level: slog.LevelInfo}))
+					// SIGHUP is caught from here on: before, its default
+					// action (exit) is as good as a reload.
+					hup := make(chan os.Signal, 1)
+					signal.Notify(hup, syscall.SIGHUP)
+					defer signal.Stop(hup)
+					reloads := make(chan vrrp.SpeakerConfig, 1)
+					done := make(chan struct{})
+					go func() {
+						defer close(done)
+						watchReload(ctx, c, errw, log, hup, reloads, sd, g)
+					}()
+					err = env.runSpeaker(ctx, c, vrrpRun{sc: sc, sd: sd, g: g, log: log, reloads: reloads})
+					stop()
+					<-done
+					return err
 				},
 			},
 			{
@@ -148,9 +207,57 @@ var flagsModeFlags = []string{"interface", "vrid", "priority", "vip", "advert-in
 	"preempt-delay", "unicast-src", "unicast-peer", "auth-pass", "track-script", "track-interval", "track-weight",
 	"track-fall", "track-rise", "track-interface", "notify-master", "notify-backup", "notify-fault", "notify-stop", "notify", "name"}
 
-// vrrpConfig reads the file or the flags. Warnings go to stderr with their
+// watchReload turns each SIGHUP into a re-read and checked configuration
+// on reloads, until ctx ends. A file that does not read or check is
+// reported and nothing is sent: the speaker goes on as it was.
+func watchReload(ctx context.Context, c *ucli.Context, errw io.Writer, log *slog.Logger, hup <-chan os.Signal,
+	reloads chan<- vrrp.SpeakerConfig, sd *vrrp.SyncDaemonConfig, g config.Global) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		}
+		file := c.String("file")
+		if file == "" {
+			log.Warn("SIGHUP: nothing to reload without -f; the flags' instance runs on")
+			continue
+		}
+		log.Info("SIGHUP: reloading", "file", file)
+		sc, nsd, ng, err := vrrpConfig(c, errw)
+		if err == nil && ng.EnableScriptSecurity {
+			if serr := sc.CheckSecurity(); serr != nil {
+				err = fmt.Errorf("enable_script_security: %w", serr)
+			}
+		}
+		if err != nil {
+			log.Error("reload failed: the running configuration is kept", "file", file, "err", err.Error())
+			continue
+		}
+		if !sameSyncDaemon(sd, nsd) {
+			log.Warn("reload: the IPVS sync daemon settings changed; they apply after a restart")
+		}
+		if ng.ScriptUser != g.ScriptUser || ng.ScriptGroup != g.ScriptGroup {
+			log.Warn("reload: script_user changed; it applies after a restart")
+		}
+		select {
+		case reloads <- sc:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func sameSyncDaemon(a, b *vrrp.SyncDaemonConfig) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
+
+// vrrpConfig reads the file or the flags. Warnings go to errw with their
 // file:line; every error is a usage error (exit 2).
-func vrrpConfig(c *ucli.Context) (vrrp.SpeakerConfig, *vrrp.SyncDaemonConfig, config.Global, error) {
+func vrrpConfig(c *ucli.Context, errw io.Writer) (vrrp.SpeakerConfig, *vrrp.SyncDaemonConfig, config.Global, error) {
 	var cfg *config.Config
 	if f := c.String("file"); f != "" {
 		for _, name := range flagsModeFlags {
@@ -160,7 +267,7 @@ func vrrpConfig(c *ucli.Context) (vrrp.SpeakerConfig, *vrrp.SyncDaemonConfig, co
 		}
 		parsed, warns, err := config.ParseFile(f, config.Options{})
 		for _, w := range warns {
-			fmt.Fprintf(c.App.ErrWriter, "lvsctl: warning: %s\n", w)
+			fmt.Fprintf(errw, "lvsctl: warning: %s\n", w)
 		}
 		if err != nil {
 			return vrrp.SpeakerConfig{}, nil, config.Global{}, usageError{err}
@@ -295,9 +402,10 @@ func instanceFromFlags(c *ucli.Context) (*config.VRRPInstance, []*config.VRRPScr
 	return in, scripts, nil
 }
 
-// runSpeaker runs the speaker on the host with its status socket.
-func runSpeaker(ctx context.Context, c *ucli.Context, sc vrrp.SpeakerConfig, sd *vrrp.SyncDaemonConfig, g config.Global) error {
-	log := slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: slog.LevelInfo}))
+// runSpeaker runs the speaker on the host with its status socket, and
+// applies each configuration from run.reloads (Speaker.Reload).
+func runSpeaker(ctx context.Context, c *ucli.Context, run vrrpRun) error {
+	sc, sd, g, log := run.sc, run.sd, run.g, run.log
 	exe := vrrp.Executor{}
 	if g.ScriptUser != "" {
 		cred, err := vrrp.LookupCredential(g.ScriptUser, g.ScriptGroup)
@@ -329,7 +437,26 @@ func runSpeaker(ctx context.Context, c *ucli.Context, sc vrrp.SpeakerConfig, sd 
 		return err
 	}
 	defer srv()
-	return sp.Run(ctx)
+	rctx, cancel := context.WithCancel(ctx)
+	reloaded := make(chan struct{})
+	go func() {
+		defer close(reloaded)
+		for {
+			select {
+			case <-rctx.Done():
+				return
+			case cfg := <-run.reloads:
+				// Reload logs what it did; a refusal leaves it all as is.
+				if _, err := sp.Reload(rctx, cfg); err != nil {
+					log.Error("reload failed: the running configuration is kept", "err", err.Error())
+				}
+			}
+		}
+	}()
+	err = sp.Run(ctx)
+	cancel()
+	<-reloaded
+	return err
 }
 
 // ipvsSyncDaemon switches the IPVS sync daemon as keepalived does: on

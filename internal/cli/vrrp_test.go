@@ -4,8 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -24,8 +29,8 @@ func runVRRP(t *testing.T, args ...string) (result, *vrrp.SpeakerConfig, *vrrp.S
 	var got *vrrp.SpeakerConfig
 	var gotSD *vrrp.SyncDaemonConfig
 	replaceCommand(t, app, newVRRPCommand(vrrpEnv{
-		runSpeaker: func(_ context.Context, _ *ucli.Context, sc vrrp.SpeakerConfig, sd *vrrp.SyncDaemonConfig, _ config.Global) error {
-			got, gotSD = &sc, sd
+		runSpeaker: func(_ context.Context, _ *ucli.Context, run vrrpRun) error {
+			got, gotSD = &run.sc, run.sd
 			return nil
 		},
 	}))
@@ -160,5 +165,131 @@ func addrEqual() cmp.Option {
 	return cmp.Options{
 		cmp.Comparer(func(a, b netip.Addr) bool { return a == b }),
 		cmp.Comparer(func(a, b netip.Prefix) bool { return a == b }),
+	}
+}
+
+// syncBuffer is a stderr the test can read while the command runs.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// waitFor polls stderr for want.
+func (s *syncBuffer) waitFor(t *testing.T, want string) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(s.String(), want); {
+		if time.Now().After(deadline) {
+			t.Fatalf("stderr never showed %q:\n%s", want, s.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+const reloadConf = `vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 51
+    priority %d
+    advert_int 1
+    virtual_ipaddress {
+        192.0.2.100/24
+    }%s
+}
+`
+
+// runVRRPWithHUP runs `lvsctl vrrp args...` in process; hups is called
+// with the reloads channel once SIGHUP is caught, while the command runs.
+func runVRRPWithHUP(t *testing.T, errb *syncBuffer, hups func(reloads <-chan vrrp.SpeakerConfig), args ...string) int {
+	t.Helper()
+	var out bytes.Buffer
+	app := newApp(Stdio{In: strings.NewReader(""), Out: &out, Err: errb})
+	replaceCommand(t, app, newVRRPCommand(vrrpEnv{
+		runSpeaker: func(_ context.Context, _ *ucli.Context, run vrrpRun) error {
+			hups(run.reloads)
+			return nil
+		},
+	}))
+	err := app.RunContext(context.Background(), append([]string{"lvsctl", "vrrp"}, args...))
+	return exitCode(err, errb)
+}
+
+func hup(t *testing.T) {
+	t.Helper()
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestVRRPRunSIGHUP(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "keepalived.conf")
+	write := func(prio int, extra string) {
+		if err := os.WriteFile(file, []byte(fmt.Sprintf(reloadConf, prio, extra)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(100, "")
+	var errb syncBuffer
+	next := func(reloads <-chan vrrp.SpeakerConfig) vrrp.SpeakerConfig {
+		t.Helper()
+		select {
+		case sc := <-reloads:
+			return sc
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no reload; stderr:\n%s", errb.String())
+		}
+		return vrrp.SpeakerConfig{}
+	}
+	code := runVRRPWithHUP(t, &errb, func(reloads <-chan vrrp.SpeakerConfig) {
+		// A good file: its configuration reaches the speaker; the
+		// unknown keyword is a warning with its place.
+		write(120, "\n    frobnicate yes")
+		hup(t)
+		if p := next(reloads).Instances[0].Machine.Priority; p != 120 {
+			t.Errorf("reloaded priority %d, want 120", p)
+		}
+		errb.waitFor(t, "keepalived.conf:9: unknown keyword")
+		// A broken file: reported, nothing sent. The next good file is
+		// the next configuration the speaker sees.
+		write(0, "\n    virtual_router_id")
+		hup(t)
+		errb.waitFor(t, "reload failed: the running configuration is kept")
+		write(130, "")
+		hup(t)
+		if p := next(reloads).Instances[0].Machine.Priority; p != 130 {
+			t.Errorf("reloaded priority %d after a broken file, want 130", p)
+		}
+	}, "run", "-f", file)
+	if code != 0 {
+		t.Errorf("exit %d; stderr:\n%s", code, errb.String())
+	}
+	if !strings.Contains(errb.String(), "keepalived.conf:9: virtual_router_id is missing its value") {
+		t.Errorf("the broken file's error has no place:\n%s", errb.String())
+	}
+}
+
+func TestVRRPRunSIGHUPFlagsMode(t *testing.T) {
+	var errb syncBuffer
+	code := runVRRPWithHUP(t, &errb, func(reloads <-chan vrrp.SpeakerConfig) {
+		hup(t)
+		errb.waitFor(t, "SIGHUP: nothing to reload without -f")
+		select {
+		case sc := <-reloads:
+			t.Errorf("flags mode sent a reload: %+v", sc)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}, "run", "--interface", "eth0", "--vrid", "7", "--vip", "192.0.2.100/24")
+	if code != 0 {
+		t.Errorf("exit %d; stderr:\n%s", code, errb.String())
 	}
 }
