@@ -107,6 +107,9 @@ type Scheduler struct {
 	grace  time.Duration
 	rand   func() float64
 	log    *slog.Logger
+	// ownGoroutine: the clock runs each timer's function in a goroutine
+	// of its own (the real clock does; a fake one runs them in Advance).
+	ownGoroutine bool
 
 	mu       sync.Mutex
 	jobs     map[string]*job
@@ -168,6 +171,7 @@ func NewScheduler(o Options) *Scheduler {
 	if s.clock == nil {
 		s.clock = clock.Real{}
 	}
+	_, s.ownGoroutine = s.clock.(clock.Real)
 	if s.limit <= 0 {
 		s.limit = 1024
 	}
@@ -258,23 +262,41 @@ func (s *Scheduler) warmupLocked(js []*job) {
 	}
 }
 
+// armLocked sets j's timer to fire after d. A job keeps one timer for its
+// life (its gen only changes when it is removed) and resets it.
 func (s *Scheduler) armLocked(j *job, d time.Duration) {
+	if j.timer != nil {
+		j.timer.Reset(max(d, 0))
+		return
+	}
 	gen := j.gen
 	j.timer = s.clock.AfterFunc(max(d, 0), func() { s.fire(j, gen) })
 }
 
-// fire is a job's timer: start its check, or queue it for a slot.
+// fire is a job's timer: start its check, or queue it for a slot. On the
+// real clock a timer's function runs in a goroutine of its own, and the
+// check runs on in it: handing it to another goroutine would cost a
+// goroutine and a wake-up of the runtime's scheduler for every check.
 func (s *Scheduler) fire(j *job, gen uint64) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.stopped || j.gen != gen {
+		s.mu.Unlock()
 		return
 	}
 	if j.running {
 		j.due = true
+		s.mu.Unlock()
 		return
 	}
-	s.enqueueLocked(j)
+	if !s.ownGoroutine || s.running >= s.limit {
+		s.enqueueLocked(j)
+		s.mu.Unlock()
+		return
+	}
+	ctx, run := s.beginLocked(j)
+	c, t := j.Checker, j.Target
+	s.mu.Unlock()
+	s.exec(ctx, j, c, t, run)
 }
 
 func (s *Scheduler) enqueueLocked(j *job) {
@@ -288,6 +310,13 @@ func (s *Scheduler) enqueueLocked(j *job) {
 // startLocked runs one check of j in a goroutine of its own, with a
 // deadline from the clock.
 func (s *Scheduler) startLocked(j *job) {
+	ctx, run := s.beginLocked(j)
+	go s.exec(ctx, j, j.Checker, j.Target, run)
+}
+
+// beginLocked records the start of a check of j and arms its deadline;
+// the caller runs exec with what it returns.
+func (s *Scheduler) beginLocked(j *job) (context.Context, uint64) {
 	s.running++
 	j.running, j.due, j.abandoned = true, false, false
 	j.run++
@@ -297,7 +326,7 @@ func (s *Scheduler) startLocked(j *job) {
 	run, gen := j.run, j.gen
 	j.deadline = s.clock.AfterFunc(j.Params.Timeout, func() { s.expire(j, gen, run) })
 	s.wg.Add(1)
-	go s.exec(ctx, j, j.Checker, j.Target, run)
+	return ctx, run
 }
 
 func (s *Scheduler) exec(ctx context.Context, j *job, c Checker, t Target, run uint64) {
