@@ -170,7 +170,7 @@ func TestReloadRemoved(t *testing.T) {
 	if diff := cmp.Diff([]string{"remove 192.0.2.101/24"}, s.net.callsSince(calls)); diff != "" {
 		t.Errorf("network calls (-want +got):\n%s", diff)
 	}
-	waitNotify(t, s, "INSTANCE VI_2 STOP 150")
+	waitSpeakerNotify(t, s, "INSTANCE VI_2 STOP 150")
 	run(t, clk, 500*time.Millisecond, s)
 	if diff := cmp.Diff([]string{"VI_1 MASTER 150"}, states(t, s)); diff != "" {
 		t.Errorf("states (-want +got):\n%s", diff)
@@ -497,9 +497,9 @@ func TestReconfigure(t *testing.T) {
 	}
 }
 
-// waitNotify waits for the notifier, which runs scripts off the loop, to
+// waitSpeakerNotify waits for the notifier, which runs scripts off the loop, to
 // have run notify with args.
-func waitNotify(t *testing.T, s *testSpeaker, args string) {
+func waitSpeakerNotify(t *testing.T, s *testSpeaker, args string) {
 	t.Helper()
 	for deadline := time.Now().Add(5 * time.Second); !slices.Contains(s.exe.notifies(), args); {
 		if time.Now().After(deadline) {
