@@ -16,26 +16,34 @@ var errMalformed = errors.New("malformed IPVS attribute")
 // decodeServiceMessage decodes the attributes of one IPVS_CMD_NEW_SERVICE
 // message (a GET_SERVICE reply or one part of its dump).
 func decodeServiceMessage(b []byte) (lvs.Service, error) {
+	return decodeNested(b, cmdAttrService, "IPVS_CMD_ATTR_SERVICE", decodeService)
+}
+
+// decodeNested decodes the one command attribute of type typ (named name
+// in errors) that a reply message carries, with decode over its nested
+// attributes. A reply without it is malformed.
+func decodeNested[T any](b []byte, typ uint16, name string, decode func(attrReader) (T, error)) (T, error) {
 	var (
-		s     lvs.Service
+		v     T
+		zero  T
 		found bool
 	)
 	r := attrReader{b: b}
 	for r.next() {
-		if r.typ == cmdAttrService {
+		if r.typ == typ {
 			found = true
 			var err error
-			s, err = decodeService(r.nested())
+			v, err = decode(r.nested())
 			r.fail(err)
 		}
 	}
 	switch {
 	case r.err != nil:
-		return lvs.Service{}, fmt.Errorf("IPVS_CMD_ATTR_SERVICE: %w", r.err)
+		return zero, fmt.Errorf("%s: %w", name, r.err)
 	case !found:
-		return lvs.Service{}, fmt.Errorf("%w: reply without IPVS_CMD_ATTR_SERVICE", errMalformed)
+		return zero, fmt.Errorf("%w: reply without %s", errMalformed, name)
 	}
-	return s, nil
+	return v, nil
 }
 
 // decodeService decodes the IPVS_SVC_ATTR_* nested in IPVS_CMD_ATTR_SERVICE.
@@ -116,26 +124,9 @@ func decodeService(r attrReader) (lvs.Service, error) {
 // dump. family is the service's, which the destination has when the kernel
 // predates IPVS_DEST_ATTR_ADDR_FAMILY.
 func decodeDestMessage(b []byte, family lvs.Family) (lvs.Destination, error) {
-	var (
-		d     lvs.Destination
-		found bool
-	)
-	r := attrReader{b: b}
-	for r.next() {
-		if r.typ == cmdAttrDest {
-			found = true
-			var err error
-			d, err = decodeDest(r.nested(), family)
-			r.fail(err)
-		}
-	}
-	switch {
-	case r.err != nil:
-		return lvs.Destination{}, fmt.Errorf("IPVS_CMD_ATTR_DEST: %w", r.err)
-	case !found:
-		return lvs.Destination{}, fmt.Errorf("%w: reply without IPVS_CMD_ATTR_DEST", errMalformed)
-	}
-	return d, nil
+	return decodeNested(b, cmdAttrDest, "IPVS_CMD_ATTR_DEST", func(r attrReader) (lvs.Destination, error) {
+		return decodeDest(r, family)
+	})
 }
 
 // decodeDest decodes the IPVS_DEST_ATTR_* nested in IPVS_CMD_ATTR_DEST.
@@ -199,26 +190,7 @@ func decodeDest(r attrReader, family lvs.Family) (lvs.Destination, error) {
 // GET_DAEMON dump: the kernel sends one per running daemon, each with its
 // attributes nested in IPVS_CMD_ATTR_DAEMON.
 func decodeDaemonMessage(b []byte) (lvs.SyncDaemon, error) {
-	var (
-		d     lvs.SyncDaemon
-		found bool
-	)
-	r := attrReader{b: b}
-	for r.next() {
-		if r.typ == cmdAttrDaemon {
-			found = true
-			var err error
-			d, err = decodeDaemon(r.nested())
-			r.fail(err)
-		}
-	}
-	switch {
-	case r.err != nil:
-		return lvs.SyncDaemon{}, fmt.Errorf("IPVS_CMD_ATTR_DAEMON: %w", r.err)
-	case !found:
-		return lvs.SyncDaemon{}, fmt.Errorf("%w: reply without IPVS_CMD_ATTR_DAEMON", errMalformed)
-	}
-	return d, nil
+	return decodeNested(b, cmdAttrDaemon, "IPVS_CMD_ATTR_DAEMON", decodeDaemon)
 }
 
 // decodeDaemon decodes the IPVS_DAEMON_ATTR_* nested in IPVS_CMD_ATTR_DAEMON.
