@@ -16,6 +16,8 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -41,13 +43,74 @@ func haveIPv6(t *testing.T) {
 
 // checkWithin runs c against target with a deadline d and returns the
 // result and how long it took.
+//
+// A checker that can also run on the Scheduler's event loop is run there
+// too, and the two verdicts must agree: the same OK, the same sentinel
+// errors and errno, the same detail, and the same error text but for
+// port numbers.
 func checkWithin(t *testing.T, c Checker, target Target, d time.Duration) (Result, time.Duration) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	start := time.Now()
 	r := c.Check(ctx, target)
-	return r, time.Since(start)
+	took := time.Since(start)
+	if lc, ok := c.(loopChecker); ok && lc.onLoop(target) {
+		lr, ltook := checkOnLoop(t, lc, target, d)
+		sameVerdict(t, r, lr)
+		took = max(took, ltook)
+	}
+	return r, took
+}
+
+// checkOnLoop runs one check of c on a loop of its own, aborted after d
+// as the Scheduler's deadline would.
+func checkOnLoop(t *testing.T, c loopChecker, target Target, d time.Duration) (Result, time.Duration) {
+	t.Helper()
+	l := newLoop()
+	if err := l.start(); err != nil {
+		t.Fatal(err)
+	}
+	defer l.close()
+	results := make(chan Result, 1)
+	var task loopTask
+	start := time.Now()
+	l.post(func() { task = c.startOn(l, target, nil, func(r Result) { results <- r }) })
+	deadline := l.AfterFunc(d, func() { task.abort() })
+	defer deadline.Stop()
+	select {
+	case r := <-results:
+		return r, time.Since(start)
+	case <-time.After(d + 5*time.Second):
+		t.Fatalf("the check on the loop did not end %v after its deadline", 5*time.Second)
+	}
+	return Result{}, 0
+}
+
+var portNumber = regexp.MustCompile(`:[0-9]+`)
+
+// sameVerdict fails the test if a check's result on the loop differs
+// from Check's.
+func sameVerdict(t *testing.T, check, onLoop Result) {
+	t.Helper()
+	if check.OK != onLoop.OK || check.Detail != onLoop.Detail {
+		t.Errorf("on the loop: OK %v, detail %q (err %v); Check: OK %v, detail %q (err %v)",
+			onLoop.OK, onLoop.Detail, onLoop.Err, check.OK, check.Detail, check.Err)
+	}
+	for _, e := range []error{ErrTimeout, ErrUnexpectedStatus, ErrDigestMismatch, syscall.ECONNREFUSED, os.ErrDeadlineExceeded} {
+		if errors.Is(check.Err, e) != errors.Is(onLoop.Err, e) {
+			t.Errorf("errors.Is(%v): on the loop %v (%v), Check %v (%v)", e, errors.Is(onLoop.Err, e), onLoop.Err, errors.Is(check.Err, e), check.Err)
+		}
+	}
+	if check.Err != nil && onLoop.Err != nil {
+		a, b := portNumber.ReplaceAllString(check.Err.Error(), ":N"), portNumber.ReplaceAllString(onLoop.Err.Error(), ":N")
+		if a != b {
+			t.Errorf("error on the loop:\n\t%s\nCheck's:\n\t%s", b, a)
+		}
+	}
+	if onLoop.Latency <= 0 {
+		t.Errorf("latency on the loop %v", onLoop.Latency)
+	}
 }
 
 func targetOf(t *testing.T, addr string) Target {
@@ -444,4 +507,83 @@ func TestParseHex(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestHTTPResponses runs HTTP_GET against hand-written responses, each
+// through Check and on the loop (see checkWithin): status lines split
+// across writes, malformed ones, early ends, and a server that keeps the
+// connection open after its response.
+func TestHTTPResponses(t *testing.T) {
+	noLeaks(t)
+	tests := []struct {
+		name    string
+		writes  []string
+		close   bool
+		wantOK  bool
+		wantErr string
+	}{
+		{name: "one write", writes: []string{"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nok\n"}, close: true, wantOK: true},
+		{name: "status line split", writes: []string{"HTTP/1.1 2", "04 No", " Content\r\n\r\n"}, close: true, wantOK: true},
+		{name: "bare LF", writes: []string{"HTTP/1.1 200 OK\n\n"}, close: true, wantOK: true},
+		{name: "kept open", writes: []string{"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"}, wantOK: true},
+		{name: "kept open, 500", writes: []string{"HTTP/1.1 500 Internal Server Error\r\n\r\n"}, wantErr: "unexpected HTTP status 500"},
+		{name: "bad code", writes: []string{"HTTP/1.1 2x0 OK\r\n\r\n"}, close: true, wantErr: `malformed HTTP status code "2x0"`},
+		{name: "bad version", writes: []string{"HTTX/1.1 200 OK\r\n\r\n"}, close: true, wantErr: `malformed HTTP version "HTTX/1.1"`},
+		{name: "no space", writes: []string{"garbage\r\n\r\n"}, close: true, wantErr: `malformed HTTP response "garbage"`},
+		{name: "nothing", close: true, wantErr: "unexpected EOF"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp4", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var wg sync.WaitGroup
+			defer wg.Wait()
+			defer ln.Close()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						defer c.Close()
+						_, _ = bufioDiscardHeader(c)
+						for _, w := range tt.writes {
+							_, _ = io.WriteString(c, w)
+							time.Sleep(20 * time.Millisecond)
+						}
+						if !tt.close {
+							_, _ = io.Copy(io.Discard, c) // until the checker closes
+						}
+					}()
+				}
+			}()
+			r, _ := checkWithin(t, HTTP{}, targetOf(t, ln.Addr().String()), 500*time.Millisecond)
+			if r.OK != tt.wantOK {
+				t.Fatalf("OK %v (err %v), want %v", r.OK, r.Err, tt.wantOK)
+			}
+			if tt.wantErr != "" && (r.Err == nil || !strings.Contains(r.Err.Error(), tt.wantErr)) {
+				t.Fatalf("err %v, want one saying %q", r.Err, tt.wantErr)
+			}
+		})
+	}
+}
+
+// bufioDiscardHeader reads a request up to its blank line.
+func bufioDiscardHeader(c net.Conn) (string, error) {
+	var b strings.Builder
+	buf := make([]byte, 1)
+	for !strings.HasSuffix(b.String(), "\r\n\r\n") {
+		if _, err := c.Read(buf); err != nil {
+			return b.String(), err
+		}
+		b.WriteByte(buf[0])
+	}
+	return b.String(), nil
 }

@@ -12,6 +12,17 @@
 // cancels it there, and every checker ties its sockets and processes to the
 // context, so no check (and no goroutine) runs past its deadline.
 //
+// On the real clock the Scheduler runs on an event loop of its own: one
+// goroutine that waits in epoll_wait(2) for the earliest timer and for the
+// sockets of the checks in flight, as keepalived's checker does. HTTP_GET
+// (without TLS or a digest) and TCP_CHECK run on it with no goroutine of
+// their own, a check being a handful of non-blocking system calls moved on
+// by epoll events; the other checkers run Check in a goroutine. An HTTP_GET
+// on the loop reads the response until the server closes, as keepalived
+// does, so that the TIME_WAIT state stays with the server; the verdict is
+// taken from the status line. The loop's checks and Check give the same
+// verdicts and the same errors; the tests hold both to it.
+//
 // The reference is keepalived 2.2 (keepalived.conf(5) of 2.2.7, its
 // check_*.c and ipwrapper.c). Where this package differs, it does so on
 // purpose:

@@ -24,6 +24,11 @@ type Job struct {
 	Target  Target
 	Checker Checker
 	Params  Params
+	// Observe, when set, is given every result of the job's checks (and
+	// the failure recorded for a check abandoned past its deadline), its
+	// Latency filled in. It is called with the Scheduler's lock held, so
+	// it must be quick and must not call the Scheduler.
+	Observe func(Result)
 }
 
 // Event reports that a job went up or down.
@@ -108,8 +113,11 @@ type Scheduler struct {
 	rand   func() float64
 	log    *slog.Logger
 	// ownGoroutine: the clock runs each timer's function in a goroutine
-	// of its own (the real clock does; a fake one runs them in Advance).
+	// of its own (clock.Real does; a fake one runs them in Advance).
 	ownGoroutine bool
+	// loop, on the real clock, is the clock: timers and the checks that
+	// implement loopChecker run on its one goroutine.
+	loop *loop
 
 	mu       sync.Mutex
 	jobs     map[string]*job
@@ -150,7 +158,8 @@ type job struct {
 	last      Result
 	lastAt    time.Time
 	removed   bool
-	weight    int32 // sticky misc_dynamic weight
+	onLoop    *loopRun // runs the job's checks on the loop
+	weight    int32    // sticky misc_dynamic weight
 	weightSet bool
 }
 
@@ -168,8 +177,9 @@ func NewScheduler(o Options) *Scheduler {
 		kick:    make(chan struct{}, 1),
 		changed: make(chan struct{}),
 	}
-	if s.clock == nil {
-		s.clock = clock.Real{}
+	if _, real := s.clock.(clock.Real); real || s.clock == nil {
+		s.loop = newLoop()
+		s.clock = s.loop
 	}
 	_, s.ownGoroutine = s.clock.(clock.Real)
 	if s.limit <= 0 {
@@ -293,7 +303,8 @@ func (s *Scheduler) fire(j *job, gen uint64) {
 		s.mu.Unlock()
 		return
 	}
-	ctx, run := s.beginLocked(j)
+	ctx, cancel := context.WithCancel(s.runCtx)
+	run := s.beginLocked(j, cancel)
 	c, t := j.Checker, j.Target
 	s.mu.Unlock()
 	s.exec(ctx, j, c, t, run)
@@ -307,26 +318,106 @@ func (s *Scheduler) enqueueLocked(j *job) {
 	s.queue = append(s.queue, queued{j, j.gen})
 }
 
-// startLocked runs one check of j in a goroutine of its own, with a
-// deadline from the clock.
+// startLocked runs one check of j, with a deadline from the clock: on the
+// loop when the checker can, else in a goroutine of its own.
 func (s *Scheduler) startLocked(j *job) {
-	ctx, run := s.beginLocked(j)
+	if lc, ok := j.Checker.(loopChecker); ok && s.loop != nil && lc.onLoop(j.Target) {
+		a := j.onLoop
+		if a == nil {
+			a = newLoopRun(s, j)
+			j.onLoop = a
+		}
+		a.run = s.beginLocked(j, a.cancelFn)
+		a.lc, a.t, a.ended = lc, j.Target, false
+		s.loop.post(a.startFn)
+		return
+	}
+	ctx, cancel := context.WithCancel(s.runCtx)
+	run := s.beginLocked(j, cancel)
 	go s.exec(ctx, j, j.Checker, j.Target, run)
 }
 
 // beginLocked records the start of a check of j and arms its deadline;
-// the caller runs exec with what it returns.
-func (s *Scheduler) beginLocked(j *job) (context.Context, uint64) {
+// cancel ends the check. It returns the check's sequence number.
+func (s *Scheduler) beginLocked(j *job, cancel func()) uint64 {
 	s.running++
 	j.running, j.due, j.abandoned = true, false, false
 	j.run++
 	j.started = s.clock.Now()
-	ctx, cancel := context.WithCancel(s.runCtx)
 	j.cancel = cancel
 	run, gen := j.run, j.gen
 	j.deadline = s.clock.AfterFunc(j.Params.Timeout, func() { s.expire(j, gen, run) })
 	s.wg.Add(1)
-	return ctx, run
+	return run
+}
+
+// loopRun runs a job's checks on the loop, one at a time; a job keeps
+// its loopRun, and the checker's task, from one check to the next.
+type loopRun struct {
+	s   *Scheduler
+	j   *job
+	run uint64 // the check in flight (or last); set under the lock
+	lc  loopChecker
+	t   Target
+	// ended: the result was delivered or the check cancelled; under the
+	// Scheduler's lock.
+	ended bool
+
+	// The loop's goroutine alone uses these.
+	task     loopTask
+	started  uint64 // the check start last began
+	finished bool   // done was called for it
+
+	startFn, cancelFn func()
+	doneFn            func(Result)
+}
+
+func newLoopRun(s *Scheduler, j *job) *loopRun {
+	a := &loopRun{s: s, j: j}
+	a.startFn, a.cancelFn, a.doneFn = a.start, a.cancel, a.done
+	return a
+}
+
+// start runs on the loop's goroutine. The check it begins is the one
+// posted: a job's next check is not begun until this one is done.
+func (a *loopRun) start() {
+	a.s.mu.Lock()
+	run, lc, t := a.run, a.lc, a.t
+	a.s.mu.Unlock()
+	a.started, a.finished = run, false
+	a.task = lc.startOn(a.s.loop, t, a.task, a.doneFn)
+}
+
+// done takes the result, on the loop's goroutine.
+func (a *loopRun) done(r Result) {
+	if a.finished {
+		return
+	}
+	a.finished = true
+	s := a.s
+	s.mu.Lock()
+	a.ended = true
+	s.finishLocked(a.j, a.started, r)
+	s.mu.Unlock()
+	s.wg.Done()
+}
+
+// cancel ends the check in flight at its deadline, at its job's removal
+// or at the Scheduler's stop; called under the Scheduler's lock.
+func (a *loopRun) cancel() {
+	if a.ended {
+		return
+	}
+	a.ended = true
+	run := a.run
+	a.s.loop.post(func() { a.abort(run) })
+}
+
+// abort runs on the loop's goroutine, after the start of check run.
+func (a *loopRun) abort(run uint64) {
+	if a.started == run && !a.finished && a.task != nil {
+		a.task.abort()
+	}
 }
 
 func (s *Scheduler) exec(ctx context.Context, j *job, c Checker, t Target, run uint64) {
@@ -395,6 +486,9 @@ func (s *Scheduler) recordLocked(j *job, r Result) {
 		r.Err = nil
 	} else if r.Err == nil {
 		r.Err = errors.New("check failed")
+	}
+	if j.Observe != nil {
+		j.Observe(r)
 	}
 	changed, next := j.h.observe(j.Params, r.OK, now)
 	j.last, j.lastAt = r, now
@@ -526,6 +620,11 @@ func (s *Scheduler) Start(ctx context.Context) error {
 	if s.started {
 		return ErrRunning
 	}
+	if s.loop != nil {
+		if err := s.loop.start(); err != nil {
+			return err
+		}
+	}
 	s.started = true
 	s.runCtx = ctx
 	s.deliverD = make(chan struct{})
@@ -594,6 +693,9 @@ func (s *Scheduler) stopOn(ctx context.Context, done chan struct{}) {
 	s.mu.Unlock()
 	if len(batch) > 0 && s.notify != nil {
 		s.notify(batch)
+	}
+	if s.loop != nil {
+		s.loop.close()
 	}
 }
 

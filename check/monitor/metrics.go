@@ -163,27 +163,13 @@ func b2f(b bool) float64 {
 	return 0
 }
 
-// meteredChecker records every result of the checker it wraps.
-type meteredChecker struct {
-	check.Checker
-	observe func(check.Result)
-}
-
-func (c meteredChecker) Check(ctx context.Context, t check.Target) check.Result {
-	start := time.Now()
-	r := c.Checker.Check(ctx, t)
-	if r.Latency == 0 {
-		r.Latency = time.Since(start)
-	}
-	c.observe(r)
-	return r
-}
-
-func (m *Monitor) metered(b *Block, rs RealServer, c Check) check.Checker {
+// observer returns the function the scheduler gives every result of the
+// check c of rs, or nil without metrics.
+func (m *Monitor) observer(b *Block, rs RealServer, c Check) func(check.Result) {
 	if m.o.Metrics == nil {
-		return c.Checker
+		return nil
 	}
-	return meteredChecker{Checker: c.Checker, observe: m.o.Metrics.checkObserver(b.Name, rs.Key.String(), c.Kind)}
+	return m.o.Metrics.checkObserver(b.Name, rs.Key.String(), c.Kind)
 }
 
 // ipvsCollector exports the kernel's IPVS counters at each scrape, with

@@ -270,7 +270,7 @@ func (m *Monitor) jobs(cfg *Config, current map[lvs.ServiceKey]reconcile.Service
 					p.Alpha = !startUp[rs.Key]
 				}
 				up = up && !p.Alpha
-				jobs = append(jobs, check.Job{ID: id, Target: c.Target, Checker: m.metered(b, rs, c), Params: p})
+				jobs = append(jobs, check.Job{ID: id, Target: c.Target, Checker: c.Checker, Params: p, Observe: m.observer(b, rs, c)})
 			}
 			init[rs.Key] = up
 		}

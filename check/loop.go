@@ -1,0 +1,381 @@
+package check
+
+import (
+	"container/heap"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/lvsctl/lvsctl/internal/clock"
+)
+
+// loop is the Scheduler's clock and I/O engine on the real clock: one
+// goroutine that sleeps in epoll_wait(2) until the earliest timer or a
+// socket of a check in flight is ready, and runs what is due. It is how
+// keepalived's checker works, and for the same reason: a check that is a
+// handful of system calls should cost little more than them. With a
+// goroutine and runtime timers per check, the runtime's scheduling (thread
+// wake-ups, spinning, a poller registration and deadline timers per
+// socket) cost more than the check's own system calls, twice as much
+// again under emulation.
+//
+// Timers (AfterFunc) and posted functions run on the loop's goroutine, one
+// at a time, and must not block. Sockets are registered and served there
+// too; checkers that can run this way implement loopChecker.
+type loop struct {
+	mu       sync.Mutex
+	timers   timerHeap
+	ops      []func()
+	sleeping bool      // the loop is in, or about to enter, epoll_wait
+	wakeAt   time.Time // when that wait ends by itself; zero: never
+	woken    bool      // an eventfd write for this wait was made
+	started  bool
+	closed   bool
+	epfd     int
+	evfd     int
+	done     chan struct{}
+
+	// The loop's goroutine alone uses these.
+	handles []ioSlot
+	free    []int32
+	buf     [4096]byte // read buffer of every check: they run one at a time
+}
+
+// ioHandler is a registered socket's owner; ready is called on the loop's
+// goroutine with the epoll events.
+type ioHandler interface {
+	ready(events uint32)
+}
+
+type ioSlot struct {
+	gen int32
+	fd  int
+	h   ioHandler
+}
+
+// evfdSlot marks the eventfd in epoll's data.
+const evfdSlot = -1
+
+var (
+	_ clock.Clock = (*loop)(nil)
+	_ clock.Timer = (*loopTimer)(nil)
+)
+
+func newLoop() *loop { return &loop{epfd: -1, evfd: -1} }
+
+// start opens the epoll and eventfd descriptors and runs the loop's
+// goroutine until close.
+func (l *loop) start() error {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("check loop: %w", os.NewSyscallError("epoll_create1", err))
+	}
+	evfd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		unix.Close(epfd)
+		return fmt.Errorf("check loop: %w", os.NewSyscallError("eventfd", err))
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: evfdSlot}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, evfd, &ev); err != nil {
+		unix.Close(epfd)
+		unix.Close(evfd)
+		return fmt.Errorf("check loop: %w", os.NewSyscallError("epoll_ctl", err))
+	}
+	l.mu.Lock()
+	l.epfd, l.evfd, l.started = epfd, evfd, true
+	l.done = make(chan struct{})
+	l.mu.Unlock()
+	go l.run()
+	return nil
+}
+
+// close stops the loop's goroutine, waits for it, and closes every
+// descriptor it still holds. Timers and posted functions not yet run are
+// dropped.
+func (l *loop) close() {
+	l.mu.Lock()
+	if !l.started || l.closed {
+		l.closed = true
+		l.mu.Unlock()
+		return
+	}
+	l.closed = true
+	l.mu.Unlock()
+	l.wake()
+	<-l.done
+}
+
+func (l *loop) run() {
+	defer close(l.done)
+	events := make([]unix.EpollEvent, 128)
+	var ops []func()
+	var fire []*loopTimer
+	for {
+		l.mu.Lock()
+		if l.closed {
+			l.mu.Unlock()
+			l.shutdown()
+			return
+		}
+		ops, l.ops = l.ops, ops[:0]
+		now := time.Now()
+		for len(l.timers) > 0 && !l.timers[0].when.After(now) {
+			fire = append(fire, heap.Pop(&l.timers).(*loopTimer))
+		}
+		if len(ops) > 0 || len(fire) > 0 {
+			l.mu.Unlock()
+			for i, f := range ops {
+				f()
+				ops[i] = nil
+			}
+			for i, t := range fire {
+				t.f()
+				fire[i] = nil
+			}
+			fire = fire[:0]
+			continue
+		}
+		l.wakeAt = time.Time{}
+		if len(l.timers) > 0 {
+			l.wakeAt = l.timers[0].when
+		}
+		l.sleeping, l.woken = true, false
+		wakeAt := l.wakeAt
+		l.mu.Unlock()
+
+		n := l.wait(events, wakeAt)
+
+		l.mu.Lock()
+		l.sleeping = false
+		l.mu.Unlock()
+		for _, ev := range events[:n] {
+			if ev.Fd == evfdSlot {
+				var b [8]byte
+				_, _ = rawRead(l.evfd, b[:])
+				continue
+			}
+			if int(ev.Fd) >= len(l.handles) {
+				continue
+			}
+			s := &l.handles[ev.Fd]
+			if s.h == nil || s.gen != ev.Pad {
+				continue // released earlier in this batch
+			}
+			s.h.ready(ev.Events)
+		}
+	}
+}
+
+// wait returns the events of the loop's sockets, or none when until
+// comes first.
+//
+// A wait of up to rawWaitMax is a raw epoll_wait (see rawsys.go) that
+// keeps the goroutine's P: while checks follow each other closely this
+// is the cheapest wait there is, and the runtime's monitor thread sees a
+// running goroutine (preempted once every 10 ms) rather than a system
+// call to take its P from. A longer wait is an ordinary system call, so
+// that the runtime can give the P to the program's other goroutines and
+// an idle loop costs nothing. (Parking in the runtime's poller instead,
+// the epoll descriptor registered there as a socket is, would wake the
+// poller's thread for every socket event while the loop is busy.)
+func (l *loop) wait(events []unix.EpollEvent, until time.Time) int {
+	ms := -1
+	if !until.IsZero() {
+		// Rounded up: a timer never fires early.
+		d := time.Until(until)
+		ms = max(int((d+time.Millisecond-1)/time.Millisecond), 0)
+		if d <= rawWaitMax {
+			n, err := rawEpollWait(l.epfd, events, ms)
+			if err != nil {
+				return 0 // EINTR: a signal, often the runtime's preemption
+			}
+			return n
+		}
+	}
+	n, err := unix.EpollWait(l.epfd, events, ms)
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+// rawWaitMax is the longest wait made holding the P.
+const rawWaitMax = 5 * time.Millisecond
+
+// shutdown closes what the loop holds; on the loop's goroutine.
+func (l *loop) shutdown() {
+	for i := range l.handles {
+		if s := &l.handles[i]; s.h != nil {
+			unix.Close(s.fd)
+			s.h = nil
+		}
+	}
+	unix.Close(l.evfd)
+	unix.Close(l.epfd)
+}
+
+// wake interrupts epoll_wait.
+func (l *loop) wake() {
+	one := [8]byte{1}
+	_, _ = rawWrite(l.evfd, one[:])
+}
+
+// post runs f on the loop's goroutine, after what is running now; posted
+// functions run in order.
+func (l *loop) post(f func()) {
+	l.mu.Lock()
+	l.ops = append(l.ops, f)
+	w := l.sleeping && !l.woken
+	if w {
+		l.woken = true
+	}
+	l.mu.Unlock()
+	if w {
+		l.wake()
+	}
+}
+
+// register adds fd to the loop with the given epoll events, edge-triggered,
+// and returns its slot; on the loop's goroutine. The owner closes fd with
+// release.
+func (l *loop) register(fd int, h ioHandler, events uint32) (int32, error) {
+	var slot int32
+	if n := len(l.free); n > 0 {
+		slot = l.free[n-1]
+		l.free = l.free[:n-1]
+	} else {
+		slot = int32(len(l.handles))
+		l.handles = append(l.handles, ioSlot{})
+	}
+	s := &l.handles[slot]
+	s.gen++
+	ev := unix.EpollEvent{Events: events | unix.EPOLLET, Fd: slot, Pad: s.gen}
+	if err := rawEpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		l.free = append(l.free, slot)
+		return 0, err
+	}
+	s.fd, s.h = fd, h
+	return slot, nil
+}
+
+// modify changes the epoll events of a registered descriptor; on the
+// loop's goroutine. A failure leaves the old events, which the handlers
+// tolerate.
+func (l *loop) modify(slot int32, fd int, events uint32) {
+	ev := unix.EpollEvent{Events: events | unix.EPOLLET, Fd: slot, Pad: l.handles[slot].gen}
+	_ = rawEpollCtl(l.epfd, unix.EPOLL_CTL_MOD, fd, &ev)
+}
+
+// release closes a registered descriptor (which also removes it from
+// epoll) and frees its slot; on the loop's goroutine.
+func (l *loop) release(slot int32) {
+	s := &l.handles[slot]
+	if s.h == nil {
+		return
+	}
+	rawClose(s.fd)
+	s.h, s.fd = nil, -1
+	s.gen++
+	l.free = append(l.free, slot)
+}
+
+// Now returns the wall clock.
+func (l *loop) Now() time.Time { return time.Now() }
+
+// Since returns the time elapsed since t.
+func (l *loop) Since(t time.Time) time.Duration { return time.Since(t) }
+
+// AfterFunc calls f on the loop's goroutine after d.
+func (l *loop) AfterFunc(d time.Duration, f func()) clock.Timer {
+	t := &loopTimer{l: l, f: f, i: -1}
+	t.Reset(d)
+	return t
+}
+
+// NewTimer returns a timer that sends the time on its channel after d.
+func (l *loop) NewTimer(d time.Duration) clock.Timer {
+	c := make(chan time.Time, 1)
+	t := &loopTimer{l: l, c: c, i: -1}
+	t.f = func() {
+		select {
+		case c <- time.Now():
+		default:
+		}
+	}
+	t.Reset(d)
+	return t
+}
+
+// loopTimer is a timer of the loop's heap.
+type loopTimer struct {
+	l    *loop
+	when time.Time
+	f    func()
+	c    chan time.Time
+	i    int // index in the heap; -1 when not pending
+}
+
+func (t *loopTimer) C() <-chan time.Time { return t.c }
+
+// Stop removes the timer from the heap. As with time.Timer, a timer that
+// has just fired may still have its function run after Stop returns false.
+func (t *loopTimer) Stop() bool {
+	l := t.l
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if t.i < 0 {
+		return false
+	}
+	heap.Remove(&l.timers, t.i)
+	return true
+}
+
+// Reset makes the timer fire after d from now.
+func (t *loopTimer) Reset(d time.Duration) bool {
+	l := t.l
+	when := time.Now().Add(max(d, 0))
+	l.mu.Lock()
+	active := t.i >= 0
+	t.when = when
+	if active {
+		heap.Fix(&l.timers, t.i)
+	} else {
+		heap.Push(&l.timers, t)
+	}
+	w := l.sleeping && !l.woken && (l.wakeAt.IsZero() || when.Before(l.wakeAt))
+	if w {
+		l.woken = true
+	}
+	l.mu.Unlock()
+	if w {
+		l.wake()
+	}
+	return active
+}
+
+// timerHeap orders pending timers by deadline.
+type timerHeap []*loopTimer
+
+func (h timerHeap) Len() int           { return len(h) }
+func (h timerHeap) Less(i, j int) bool { return h[i].when.Before(h[j].when) }
+func (h timerHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].i, h[j].i = i, j
+}
+func (h *timerHeap) Push(x any) {
+	t := x.(*loopTimer)
+	t.i = len(*h)
+	*h = append(*h, t)
+}
+func (h *timerHeap) Pop() any {
+	old := *h
+	n := len(old)
+	t := old[n-1]
+	old[n-1] = nil
+	t.i = -1
+	*h = old[:n-1]
+	return t
+}

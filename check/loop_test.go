@@ -1,0 +1,283 @@
+package check
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func startedLoop(t *testing.T) *loop {
+	t.Helper()
+	l := newLoop()
+	if err := l.start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(l.close)
+	return l
+}
+
+func TestLoopTimersFireInOrderNeverEarly(t *testing.T) {
+	noLeaks(t)
+	l := startedLoop(t)
+	var mu sync.Mutex
+	var got []string
+	done := make(chan struct{})
+	start := time.Now()
+	rec := func(name string, d time.Duration) {
+		l.AfterFunc(d, func() {
+			if el := time.Since(start); el < d {
+				t.Errorf("%s fired after %v, before its %v", name, el, d)
+			}
+			mu.Lock()
+			got = append(got, name)
+			if len(got) == 4 {
+				close(done)
+			}
+			mu.Unlock()
+		})
+	}
+	rec("c", 60*time.Millisecond)
+	rec("a", 10*time.Millisecond)
+	rec("d", 80*time.Millisecond) // past rawWaitMax: an ordinary wait
+	rec("b", 30*time.Millisecond)
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("timers did not fire")
+	}
+	if strings.Join(got, "") != "abcd" {
+		t.Fatalf("fired in order %q, want abcd", got)
+	}
+}
+
+func TestLoopTimerStopAndReset(t *testing.T) {
+	noLeaks(t)
+	l := startedLoop(t)
+	var fired atomic.Int32
+	tm := l.AfterFunc(20*time.Millisecond, func() { fired.Add(1) })
+	if !tm.Stop() {
+		t.Fatal("Stop of a pending timer reported false")
+	}
+	if tm.Stop() {
+		t.Fatal("second Stop reported true")
+	}
+	time.Sleep(50 * time.Millisecond)
+	if fired.Load() != 0 {
+		t.Fatal("a stopped timer fired")
+	}
+	if tm.Reset(10 * time.Millisecond) {
+		t.Fatal("Reset of a stopped timer reported it active")
+	}
+	if !tm.Reset(20 * time.Millisecond) {
+		t.Fatal("Reset of a pending timer reported it inactive")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for fired.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if fired.Load() != 1 {
+		t.Fatalf("reset timer fired %d times", fired.Load())
+	}
+	ch := l.NewTimer(5 * time.Millisecond).C()
+	select {
+	case <-ch:
+	case <-time.After(5 * time.Second):
+		t.Fatal("NewTimer's channel got nothing")
+	}
+}
+
+// TestLoopWakesForEarlierWork: a loop asleep until a far timer takes a
+// nearer timer, and a posted function, from another goroutine at once.
+func TestLoopWakesForEarlierWork(t *testing.T) {
+	noLeaks(t)
+	l := startedLoop(t)
+	l.AfterFunc(time.Hour, func() {})
+	time.Sleep(20 * time.Millisecond) // the loop is asleep for the hour
+	fired := make(chan time.Duration, 1)
+	start := time.Now()
+	l.AfterFunc(10*time.Millisecond, func() { fired <- time.Since(start) })
+	select {
+	case d := <-fired:
+		if d > time.Second {
+			t.Fatalf("a 10ms timer armed during a long sleep fired after %v", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a timer armed during a long sleep did not fire")
+	}
+	posted := make(chan struct{})
+	l.post(func() { close(posted) })
+	select {
+	case <-posted:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a posted function did not run")
+	}
+}
+
+// TestLoopPostOrder: posted functions run in order, on one goroutine.
+func TestLoopPostOrder(t *testing.T) {
+	noLeaks(t)
+	l := startedLoop(t)
+	var got []int // the loop's goroutine alone touches it
+	done := make(chan struct{})
+	for i := range 100 {
+		l.post(func() {
+			got = append(got, i)
+			if i == 99 {
+				close(done)
+			}
+		})
+	}
+	<-done
+	for i, v := range got {
+		if v != i {
+			t.Fatalf("posted functions ran in order %v", got)
+		}
+	}
+}
+
+func TestLoopCloseUnstartedAndTwice(t *testing.T) {
+	l := newLoop()
+	l.close()
+	l.close()
+	l2 := newLoop()
+	if err := l2.start(); err != nil {
+		t.Fatal(err)
+	}
+	l2.close()
+	l2.close()
+}
+
+// openFDs counts this process's open descriptors.
+func openFDs(t *testing.T) int {
+	t.Helper()
+	es, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc/self/fd")
+	}
+	return len(es)
+}
+
+// TestSchedulerOnLoop runs the Scheduler on the real clock, where HTTP
+// and TCP checks run on its event loop: a server that answers is up, one
+// that hangs times out at the deadline, a job removed with its check in
+// flight is cancelled, and at the stop no socket or goroutine is left.
+func TestSchedulerOnLoop(t *testing.T) {
+	noLeaks(t)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("/hang", func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+	srv := httpServer(t, "tcp4", "127.0.0.1:0", mux, nil)
+	closed := freePort(t, "tcp4", "127.0.0.1:0")
+	fds := openFDs(t)
+
+	var mu sync.Mutex
+	last := map[string]Event{}
+	s := NewScheduler(Options{Notify: func(es []Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, e := range es {
+			last[e.ID] = e
+		}
+	}})
+	if s.loop == nil {
+		t.Fatal("a Scheduler on the real clock has no event loop")
+	}
+	p := Params{Interval: 50 * time.Millisecond, Timeout: 200 * time.Millisecond, Retry: 0, Warmup: 10 * time.Millisecond}
+	pAlpha := p
+	pAlpha.Alpha = true // start down: the first success is an event
+	jobs := []Job{
+		{ID: "http-up", Target: srv, Checker: HTTP{}, Params: pAlpha},
+		{ID: "tcp-up", Target: srv, Checker: TCP{}, Params: pAlpha},
+		{ID: "http-hang", Target: srv, Checker: HTTP{URLs: []URL{{Path: "/hang"}}}, Params: p},
+		{ID: "tcp-refused", Target: closed, Checker: TCP{}, Params: p},
+	}
+	if err := s.Update(jobs); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{"http-up": true, "tcp-up": true, "http-hang": false, "tcp-refused": false}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		ok := len(last) == len(want)
+		for id, up := range want {
+			if e, seen := last[id]; !seen || e.Up != up {
+				ok = false
+			}
+		}
+		mu.Unlock()
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			mu.Lock()
+			t.Fatalf("events %+v, want up/down %v", last, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	mu.Lock()
+	if e := last["http-hang"]; !errors.Is(e.Result.Err, ErrTimeout) {
+		t.Errorf("hanging server: %v, want ErrTimeout", e.Result.Err)
+	}
+	if e := last["http-up"]; e.Result.Detail != "/: 200 OK" {
+		t.Errorf("detail %q", e.Result.Detail)
+	}
+	mu.Unlock()
+
+	// Removing the hanging job cancels its check in flight.
+	if err := s.Update(jobs[:2]); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	s.Wait()
+	if n := openFDs(t); n > fds {
+		t.Errorf("%d descriptors open after the stop, %d before the start", n, fds)
+	}
+	for _, st := range s.Status() {
+		if st.Running {
+			t.Errorf("%s still running after the stop", st.ID)
+		}
+	}
+}
+
+// FuzzParseStatusLine: the loop's status-line reader agrees with
+// net/http's on the status code and on which lines are refused.
+func FuzzParseStatusLine(f *testing.F) {
+	for _, s := range []string{"HTTP/1.1 200 OK", "HTTP/1.0 404", "HTTP/1.1 2x0 OK", "garbage", "HTTP/2 200", "HTTP/1.1  301 Moved", "HTTP/1.1 -20 x", "HTTP/1.1 +20 x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		if strings.ContainsAny(line, "\r\n") {
+			return
+		}
+		code, err := parseStatusLine([]byte(line))
+		resp, herr := http.ReadResponse(bufio.NewReader(strings.NewReader(line+"\r\n\r\n")), nil)
+		if herr == nil {
+			defer resp.Body.Close()
+		}
+		switch {
+		case err == nil && herr == nil:
+			if code != resp.StatusCode {
+				t.Fatalf("%q: code %d, net/http %d", line, code, resp.StatusCode)
+			}
+		case err != nil && herr != nil:
+			if err.Error() != herr.Error() {
+				t.Fatalf("%q: %v, net/http: %v", line, err, herr)
+			}
+		default:
+			t.Fatalf("%q: err %v, net/http err %v", line, err, herr)
+		}
+	})
+}
