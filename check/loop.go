@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"fmt"
 	"os"
+	"runtime"
 	"sync"
 	"time"
 
@@ -113,6 +114,7 @@ func (l *loop) run() {
 	events := make([]unix.EpollEvent, 128)
 	var ops []func()
 	var fire []*loopTimer
+	yielded := time.Now()
 	for {
 		l.mu.Lock()
 		if l.closed {
@@ -122,6 +124,12 @@ func (l *loop) run() {
 		}
 		ops, l.ops = l.ops, ops[:0]
 		now := time.Now()
+		if now.Sub(yielded) >= yieldEvery {
+			l.mu.Unlock()
+			runtime.Gosched()
+			yielded = now
+			l.mu.Lock()
+		}
 		for len(l.timers) > 0 && !l.timers[0].when.After(now) {
 			fire = append(fire, heap.Pop(&l.timers).(*loopTimer))
 		}
@@ -175,7 +183,7 @@ func (l *loop) run() {
 // A wait of up to rawWaitMax is a raw epoll_wait (see rawsys.go) that
 // keeps the goroutine's P: while checks follow each other closely this
 // is the cheapest wait there is, and the runtime's monitor thread sees a
-// running goroutine (preempted once every 10 ms) rather than a system
+// running goroutine (which yields every yieldEvery) rather than a system
 // call to take its P from. A longer wait is an ordinary system call, so
 // that the runtime can give the P to the program's other goroutines and
 // an idle loop costs nothing. (Parking in the runtime's poller instead,
@@ -202,8 +210,18 @@ func (l *loop) wait(events []unix.EpollEvent, until time.Time) int {
 	return n
 }
 
-// rawWaitMax is the longest wait made holding the P.
-const rawWaitMax = 5 * time.Millisecond
+// rawWaitMax is the longest wait made holding the P. An ordinary system
+// call that lasts through the runtime's 10 ms preemption tick has its P
+// taken away, and the monitor thread then drops back to 20 µs ticks for
+// a while: waits up to 50 ms (20 checks a second and more) stay raw, and
+// the monitor ticks every 10 ms.
+const rawWaitMax = 50 * time.Millisecond
+
+// yieldEvery: a loop that holds its P through raw waits yields it this
+// often, so that the runtime's monitor does not preempt it with a signal
+// (which it does to a goroutine that has run for 10 ms without being
+// rescheduled), and so that the program's other goroutines run.
+const yieldEvery = 5 * time.Millisecond
 
 // shutdown closes what the loop holds; on the loop's goroutine.
 func (l *loop) shutdown() {
