@@ -456,6 +456,12 @@ func (r results) report(w io.Writer, servers, loop int) {
 			fmt.Fprintf(w, "  %-10s pid %-5d %-12s %10s %10s%s\n", name, p.pid, p.comm, mb(float64(p.rss)), mb(float64(p.peak)), role)
 		}
 	}
+	if lr, kr := rate(lv), rate(ka); lr > 0 && kr > 0 && (lr/kr > 1.05 || kr/lr > 1.05) {
+		fmt.Fprintf(w, "\nThe configuration asks for %d checks a second: lvsctl made %.0f %% of them, keepalived %.0f %%.\n",
+			servers, 100*lr/float64(servers), 100*kr/float64(servers))
+		fmt.Fprintln(w, "Over the same window the two CPU times pay for different amounts of work; CPU time per check")
+		fmt.Fprintln(w, "compares the same work.")
+	}
 	if idle := r.med(lv, key("idle")); idle < 0.1 {
 		fmt.Fprintf(w, "\nThe VM's CPUs were %.0f %% idle: the checker and the farm competed for them, so the request\n", 100*idle)
 		fmt.Fprintln(w, "rates are the machine's limit; CPU time per check compares the checkers' work.")

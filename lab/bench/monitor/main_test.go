@@ -84,6 +84,23 @@ func TestReport(t *testing.T) {
 			t.Errorf("report lacks %q:\n%s", want, out)
 		}
 	}
+	if strings.Contains(out, "made") {
+		t.Errorf("equal request rates explained as different:\n%s", out)
+	}
+	// keepalived falling behind the configured rate is said.
+	r["keepalived"][0].v["requests"] /= 2
+	r["keepalived"][1].v["requests"] /= 2
+	b.Reset()
+	r.report(&b, 4, 2)
+	out = b.String()
+	for _, want := range []string{
+		"The configuration asks for 4 checks a second: lvsctl made 100 % of them, keepalived 50 %.",
+		"CPU time per check\ncompares the same work.",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
 }
 
 func TestParseRefusesMissing(t *testing.T) {
