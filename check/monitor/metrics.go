@@ -114,6 +114,58 @@ func (m *Metrics) checkObserver(block, server string, kind check.Kind) func(chec
 	}
 }
 
+// forget deletes the series of what a reload from old to new removed:
+// checks, real servers and services, so that a scrape no longer shows
+// them. A series another check still feeds (a real server with two
+// checkers of one kind, one of them removed) stays.
+func (m *Metrics) forget(old, new *Config, oldRefs, newRefs map[string]jobRef) {
+	type checkSeries struct {
+		block, server string
+		kind          check.Kind
+	}
+	kept := make(map[checkSeries]bool, len(newRefs))
+	for _, r := range newRefs {
+		kept[checkSeries{r.block, r.rs.String(), r.kind}] = true
+	}
+	for _, r := range oldRefs {
+		cs := checkSeries{r.block, r.rs.String(), r.kind}
+		if kept[cs] {
+			continue
+		}
+		kept[cs] = true // once
+		m.checks.DeletePartialMatch(prometheus.Labels{"virtual_server": cs.block, "real_server": cs.server, "check": string(cs.kind)})
+		m.lastLatency.DeleteLabelValues(cs.block, cs.server, string(cs.kind))
+	}
+	newServers := make(map[string]map[string]bool)
+	for _, b := range new.Blocks {
+		for _, vs := range b.Services {
+			rss := make(map[string]bool, len(vs.RealServers))
+			for _, rs := range vs.RealServers {
+				rss[check.KeyOf(rs.Destination).String()] = true
+			}
+			newServers[serviceName(vs.Key())] = rss
+		}
+	}
+	for _, b := range old.Blocks {
+		for _, vs := range b.Services {
+			name := serviceName(vs.Key())
+			rss, kept := newServers[name]
+			if !kept {
+				m.up.DeletePartialMatch(prometheus.Labels{"service": name})
+				m.changes.DeletePartialMatch(prometheus.Labels{"service": name})
+				m.quorum.DeleteLabelValues(name)
+				m.sorry.DeleteLabelValues(name)
+				continue
+			}
+			for _, rs := range vs.RealServers {
+				if k := check.KeyOf(rs.Destination).String(); !rss[k] {
+					m.up.DeleteLabelValues(name, k)
+				}
+			}
+		}
+	}
+}
+
 func (m *Metrics) service(_ string, vs check.VirtualService, d check.Decision, health map[check.DestKey]check.Health) {
 	name := serviceName(vs.Key())
 	for _, rs := range vs.RealServers {

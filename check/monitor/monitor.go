@@ -357,6 +357,9 @@ func (m *Monitor) Reload(ctx context.Context, cfg *Config) error {
 	for k := range newKeys {
 		delete(m.staleSvcs, k)
 	}
+	if mt := m.o.Metrics; mt != nil {
+		mt.forget(m.cfg, cfg, m.refs, refs)
+	}
 	m.cfg, m.refs = cfg, refs
 	m.seedStates(cfg, initial)
 	m.log.Info("configuration reloaded", "config", cfg.Source, "checks", len(jobs))

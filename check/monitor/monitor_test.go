@@ -173,11 +173,17 @@ func load(t *testing.T, text string, fc *fakeChecker) *monitor.Config {
 
 func newHarness(t *testing.T, k *ipvstest.Kernel, text string, dryRun bool) *harness {
 	t.Helper()
+	return newHarnessWith(t, k, text, dryRun, nil)
+}
+
+// newHarnessWith is newHarness with metrics.
+func newHarnessWith(t *testing.T, k *ipvstest.Kernel, text string, dryRun bool, mt *monitor.Metrics) *harness {
+	t.Helper()
 	noLeaks(t)
 	h := &harness{t: t, clk: clock.NewFake(epoch), k: &recKernel{Kernel: k}, fc: &fakeChecker{down: map[netip.Addr]bool{}},
 		classic: &syncBuffer{}, slog: &syncBuffer{}}
 	m, err := monitor.New(load(t, text, h.fc), monitor.Options{
-		Kernel: h.k, Clock: h.clk, ClassicLog: h.classic, DryRun: dryRun,
+		Kernel: h.k, Clock: h.clk, ClassicLog: h.classic, DryRun: dryRun, Metrics: mt,
 		Logger: slog.New(slog.NewTextHandler(h.slog, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Rand:   func() float64 { return 0 },
 		Run: func(_ context.Context, argv []string) error {
@@ -443,6 +449,71 @@ func TestReloadAppliesOnlyTheDifference(t *testing.T) {
 		"add-service -t 192.0.2.101:80",
 		"add-destination -t 192.0.2.101:80 192.0.2.21:80 w1",
 	}, h.k.take())
+}
+
+// TestReloadForgetsMetrics: the series of a real server and of a service
+// a reload drops are gone from the next scrape; the others stay.
+func TestReloadForgetsMetrics(t *testing.T) {
+	k := ipvstest.New()
+	mt := monitor.NewMetrics(nil, nil)
+	h := newHarnessWith(t, k, webConf, false, mt)
+	h.advance(5 * time.Second)
+	series := func() string {
+		mfs, err := mt.Registry().Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		for _, mf := range mfs {
+			if !strings.HasPrefix(mf.GetName(), "lvsctl_monitor_") {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				b.WriteString(mf.GetName())
+				for _, l := range m.GetLabel() {
+					fmt.Fprintf(&b, " %s=%s", l.GetName(), l.GetValue())
+				}
+				b.WriteString("\n")
+			}
+		}
+		return b.String()
+	}
+	before := series()
+	for _, want := range []string{"real_server=192.0.2.11:80", "real_server=192.0.2.12:80", "service=TCP 192.0.2.100:80"} {
+		if !strings.Contains(before, want) {
+			t.Fatalf("before the reload, no series with %s:\n%s", want, before)
+		}
+	}
+	dropped := strings.Replace(webConf, "real_server 192.0.2.12 80", "real_server 192.0.2.13 80", 1)
+	if err := h.m.Reload(context.Background(), load(t, dropped, h.fc)); err != nil {
+		t.Fatal(err)
+	}
+	h.advance(5 * time.Second)
+	after := series()
+	if strings.Contains(after, "192.0.2.12:80") {
+		t.Errorf("the dropped real server's series remain:\n%s", after)
+	}
+	for _, want := range []string{"real_server=192.0.2.11:80", "real_server=192.0.2.13:80"} {
+		if !strings.Contains(after, want) {
+			t.Errorf("after the reload, no series with %s:\n%s", want, after)
+		}
+	}
+	other := `virtual_server 192.0.2.101 80 {
+    protocol TCP
+    lb_algo wlc
+    lb_kind NAT
+    real_server 192.0.2.21 80 {
+        TCP_CHECK {
+        }
+    }
+}`
+	if err := h.m.Reload(context.Background(), load(t, other, h.fc)); err != nil {
+		t.Fatal(err)
+	}
+	h.advance(5 * time.Second)
+	if after := series(); strings.Contains(after, "192.0.2.100") || strings.Contains(after, "192.0.2.11:80") {
+		t.Errorf("the dropped service's series remain:\n%s", after)
+	}
 }
 
 func TestDryRunChangesNothing(t *testing.T) {
