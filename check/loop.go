@@ -1,7 +1,6 @@
 package check
 
 import (
-	"container/heap"
 	"fmt"
 	"os"
 	"runtime"
@@ -131,7 +130,7 @@ func (l *loop) run() {
 			l.mu.Lock()
 		}
 		for len(l.timers) > 0 && !l.timers[0].when.After(now) {
-			fire = append(fire, heap.Pop(&l.timers).(*loopTimer))
+			fire = append(fire, l.timers.remove(0))
 		}
 		if len(ops) > 0 || len(fire) > 0 {
 			l.mu.Unlock()
@@ -347,7 +346,7 @@ func (t *loopTimer) Stop() bool {
 	if t.i < 0 {
 		return false
 	}
-	heap.Remove(&l.timers, t.i)
+	l.timers.remove(t.i)
 	return true
 }
 
@@ -359,9 +358,9 @@ func (t *loopTimer) Reset(d time.Duration) bool {
 	active := t.i >= 0
 	t.when = when
 	if active {
-		heap.Fix(&l.timers, t.i)
+		l.timers.fix(t.i)
 	} else {
-		heap.Push(&l.timers, t)
+		l.timers.push(t)
 	}
 	w := l.sleeping && !l.woken && (l.wakeAt.IsZero() || when.Before(l.wakeAt))
 	if w {
@@ -374,26 +373,75 @@ func (t *loopTimer) Reset(d time.Duration) bool {
 	return active
 }
 
-// timerHeap orders pending timers by deadline.
+// timerHeap orders pending timers by deadline: a binary heap kept by
+// hand, each timer knowing its index, for the loop's thousands of
+// operations a second.
 type timerHeap []*loopTimer
 
-func (h timerHeap) Len() int           { return len(h) }
-func (h timerHeap) Less(i, j int) bool { return h[i].when.Before(h[j].when) }
-func (h timerHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].i, h[j].i = i, j
-}
-func (h *timerHeap) Push(x any) {
-	t := x.(*loopTimer)
+func (h *timerHeap) push(t *loopTimer) {
 	t.i = len(*h)
 	*h = append(*h, t)
+	h.up(t.i)
 }
-func (h *timerHeap) Pop() any {
+
+// remove takes the timer at index i out of the heap.
+func (h *timerHeap) remove(i int) *loopTimer {
 	old := *h
-	n := len(old)
-	t := old[n-1]
-	old[n-1] = nil
+	n := len(old) - 1
+	t := old[i]
+	if i != n {
+		old[i] = old[n]
+		old[i].i = i
+	}
+	old[n] = nil
+	*h = old[:n]
+	if i != n {
+		h.fix(i)
+	}
 	t.i = -1
-	*h = old[:n-1]
 	return t
+}
+
+// fix restores the order after the timer at index i changed.
+func (h timerHeap) fix(i int) {
+	if !h.down(i) {
+		h.up(i)
+	}
+}
+
+func (h timerHeap) up(i int) {
+	for i > 0 {
+		p := (i - 1) / 2
+		if !h[i].when.Before(h[p].when) {
+			return
+		}
+		h.swap(i, p)
+		i = p
+	}
+}
+
+// down sifts the timer at i toward the leaves and reports whether it
+// moved.
+func (h timerHeap) down(i int) bool {
+	start, n := i, len(h)
+	for {
+		c := 2*i + 1
+		if c >= n {
+			break
+		}
+		if r := c + 1; r < n && h[r].when.Before(h[c].when) {
+			c = r
+		}
+		if !h[c].when.Before(h[i].when) {
+			break
+		}
+		h.swap(i, c)
+		i = c
+	}
+	return i > start
+}
+
+func (h timerHeap) swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].i, h[j].i = i, j
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"strings"
@@ -280,4 +281,52 @@ func FuzzParseStatusLine(f *testing.F) {
 			t.Fatalf("%q: err %v, net/http err %v", line, err, herr)
 		}
 	})
+}
+
+// TestTimerHeap: random pushes, removals and changes keep the heap
+// ordered and every timer's index true, and timers come out by deadline.
+func TestTimerHeap(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	base := time.Unix(1e9, 0)
+	var h timerHeap
+	var live []*loopTimer
+	check := func() {
+		t.Helper()
+		for i, tm := range h {
+			if tm.i != i {
+				t.Fatalf("timer at %d says %d", i, tm.i)
+			}
+			if i > 0 && tm.when.Before(h[(i-1)/2].when) {
+				t.Fatalf("timer at %d before its parent", i)
+			}
+		}
+	}
+	for range 5000 {
+		switch op := rng.IntN(4); {
+		case op <= 1 || len(live) == 0:
+			tm := &loopTimer{when: base.Add(time.Duration(rng.IntN(1000)) * time.Millisecond), i: -1}
+			h.push(tm)
+			live = append(live, tm)
+		case op == 2:
+			k := rng.IntN(len(live))
+			h.remove(live[k].i)
+			if live[k].i != -1 {
+				t.Fatal("a removed timer keeps an index")
+			}
+			live = append(live[:k], live[k+1:]...)
+		default:
+			tm := live[rng.IntN(len(live))]
+			tm.when = base.Add(time.Duration(rng.IntN(1000)) * time.Millisecond)
+			h.fix(tm.i)
+		}
+		check()
+	}
+	var last time.Time
+	for len(h) > 0 {
+		tm := h.remove(0)
+		if tm.when.Before(last) {
+			t.Fatalf("%v came out after %v", tm.when, last)
+		}
+		last = tm.when
+	}
 }

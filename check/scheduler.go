@@ -133,7 +133,7 @@ type Scheduler struct {
 	armed    clock.Timer
 	busyOut  bool          // Notify is running
 	kick     chan struct{} // wakes the delivery goroutine
-	changed  chan struct{} // closed and replaced on progress, for WaitIdle
+	changed  chan struct{} // closed on progress, for WaitIdle; nil: nobody waits
 	deliverD chan struct{} // closed when the delivery goroutine exits
 	stoppedC chan struct{} // closed when the Scheduler has stopped
 }
@@ -166,16 +166,15 @@ type job struct {
 // NewScheduler returns a Scheduler with no jobs.
 func NewScheduler(o Options) *Scheduler {
 	s := &Scheduler{
-		clock:   o.Clock,
-		limit:   o.MaxConcurrent,
-		notify:  o.Notify,
-		window:  o.BatchWindow,
-		grace:   o.Grace,
-		rand:    o.Rand,
-		log:     o.Logger,
-		jobs:    make(map[string]*job),
-		kick:    make(chan struct{}, 1),
-		changed: make(chan struct{}),
+		clock:  o.Clock,
+		limit:  o.MaxConcurrent,
+		notify: o.Notify,
+		window: o.BatchWindow,
+		grace:  o.Grace,
+		rand:   o.Rand,
+		log:    o.Logger,
+		jobs:   make(map[string]*job),
+		kick:   make(chan struct{}, 1),
 	}
 	if _, real := s.clock.(clock.Real); real || s.clock == nil {
 		s.loop = newLoop()
@@ -579,8 +578,10 @@ func (s *Scheduler) deliver(done <-chan struct{}) {
 
 // progressLocked wakes WaitIdle callers.
 func (s *Scheduler) progressLocked() {
-	close(s.changed)
-	s.changed = make(chan struct{})
+	if s.changed != nil {
+		close(s.changed)
+		s.changed = nil
+	}
 }
 
 func (s *Scheduler) idleLocked() bool {
@@ -599,6 +600,9 @@ func (s *Scheduler) WaitIdle(ctx context.Context) error {
 		if s.idleLocked() {
 			s.mu.Unlock()
 			return nil
+		}
+		if s.changed == nil {
+			s.changed = make(chan struct{})
 		}
 		ch := s.changed
 		s.mu.Unlock()
