@@ -414,9 +414,12 @@ func runSpeaker(ctx context.Context, c *ucli.Context, run vrrpRun) error {
 		}
 		exe.Credential = cred
 	}
+	// Closed once Run has returned: the stop removes the VIPs through it.
+	vips := &netif.VIPs{Links: netif.System{}}
+	defer vips.Close()
 	env := vrrp.Env{
 		Clock:         clock.Real{},
-		Network:       &netif.VIPs{Links: netif.System{}},
+		Network:       vips,
 		Links:         netif.LinkMonitor{},
 		OpenTransport: vrrp.OpenSocket,
 		LocalAddr:     vrrp.InterfaceAddr,
