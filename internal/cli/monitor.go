@@ -69,7 +69,9 @@ Without -f, the flags describe one service, the bash loop in one line:
        --sorry 127.0.0.1:80 --url /health --log /var/log/lvs-check.log
 checks each real server over HTTP every --interval, --tries times
 --connect-timeout apart before it leaves. Durations are seconds ("0.5") or
-Go durations ("500ms").
+Go durations ("500ms"). With -g or -i a real server goes into the table
+with the virtual port, as ipvsadm puts it there, and a PORT given is the
+port its check connects to.
 
 At start the kernel's table is read once and adopted: a real server already
 in it is neither removed nor re-added, so restarting the monitor never
@@ -301,7 +303,7 @@ func virtualServerFromFlags(c *ucli.Context) (*config.VirtualServer, error) {
 		if err != nil {
 			return nil, fmt.Errorf("--sorry %q: %w", s, err)
 		}
-		vs.SorryServer = &config.SorryServer{Addr: ap.Addr(), Port: ap.Port(), Forwarding: vs.Forwarding}
+		vs.SorryServer = &config.SorryServer{Addr: ap.Addr(), Port: destPort(vs.Forwarding.Method, ap.Port(), vip.Port()), Forwarding: vs.Forwarding}
 	}
 	rss := c.StringSlice("real-server")
 	if len(rss) == 0 {
@@ -312,7 +314,8 @@ func virtualServerFromFlags(c *ucli.Context) (*config.VirtualServer, error) {
 		if err != nil {
 			return nil, fmt.Errorf("-r %q: %w", r, err)
 		}
-		rs := &config.RealServer{File: "(flags)", Addr: addr, Port: port, Weight: weight, Forwarding: vs.Forwarding}
+		rs := &config.RealServer{File: "(flags)", Addr: addr, Port: destPort(vs.Forwarding.Method, port, vip.Port()),
+			Weight: weight, Forwarding: vs.Forwarding}
 		ck := &config.Checker{File: "(flags)", ConnectIP: addr, ConnectPort: port,
 			ConnectTimeout: vs.ConnectTimeout, Retry: tries - 1, DelayBeforeRetry: retryDelay,
 			Warmup: vs.Warmup, DelayLoop: vs.DelayLoop}
@@ -346,6 +349,18 @@ func virtualServerFromFlags(c *ucli.Context) (*config.VirtualServer, error) {
 		return nil, err
 	}
 	return vs, nil
+}
+
+// destPort is the port a real server gets in the table: with direct
+// routing or tunnelling the packets keep the virtual port, so ipvsadm
+// (-a/-e with -g or -i) puts the virtual port there whatever port is
+// given, and so does the flags mode. The port given is still the one the
+// check connects to.
+func destPort(m lvs.ForwardMethod, given, virtual uint16) uint16 {
+	if m == lvs.DirectRoute || m == lvs.Tunnel {
+		return virtual
+	}
+	return given
 }
 
 // parseHostPort reads ADDR or ADDR:PORT ([IPv6]:PORT); the port defaults

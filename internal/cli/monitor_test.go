@@ -112,7 +112,9 @@ func TestMonitorFlagsMode(t *testing.T) {
 	for _, rs := range svc.RealServers {
 		got = append(got, fmt.Sprintf("%s w%d %s", check.KeyOf(rs.Destination), rs.Weight, rs.Forward))
 	}
-	want := []string{"192.0.2.11:80 w1 Tunnel", "192.0.2.12:8080 w3 Tunnel", "[2001:db8::1]:80 w1 Tunnel"}
+	// With -i (and -g) a real server takes the virtual port, as ipvsadm
+	// gives it; the port given is the one checked.
+	want := []string{"192.0.2.11:80 w1 Tunnel", "192.0.2.12:80 w3 Tunnel", "[2001:db8::1]:80 w1 Tunnel"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("real servers (-want +got):\n%s", diff)
 	}
@@ -124,6 +126,18 @@ func TestMonitorFlagsMode(t *testing.T) {
 	h, ok := c.Checker.(check.HTTP)
 	if !ok || len(h.URLs) != 1 || h.URLs[0].Path != "/health" {
 		t.Errorf("checker %#v", c.Checker)
+	}
+	if h.ConnectPort != 8080 && c.Target.Port != 8080 {
+		t.Errorf("192.0.2.12's check goes to port %d (connect_port %d), want 8080", c.Target.Port, h.ConnectPort)
+	}
+
+	// With -m the port given is the real server's.
+	r, cfg, _ = runMonitorCmd(t, "-t", "192.0.2.100:80", "-r", "192.0.2.12:8080", "-m")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.err)
+	}
+	if k := check.KeyOf(cfg.Blocks[0].Services[0].RealServers[0].Destination); k.String() != "192.0.2.12:8080" {
+		t.Errorf("NAT real server %s, want 192.0.2.12:8080", k)
 	}
 }
 
