@@ -34,8 +34,10 @@ type loopChecker interface {
 
 // loopTask is a check in flight on the loop.
 type loopTask interface {
-	// abort closes the check's socket and reports it timed out; on the
-	// loop's goroutine, before done has been called.
+	// abort closes the check's socket and reports it timed out (or,
+	// when its verdict is already in and it only waits for the server to
+	// close, that verdict); on the loop's goroutine, before done has been
+	// called.
 	abort()
 }
 
