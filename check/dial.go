@@ -184,8 +184,18 @@ func (c *tcpConn) LocalAddr() net.Addr {
 	if err != nil {
 		return nil
 	}
-	var sa syscall.Sockaddr
-	rc.Control(func(fd uintptr) { sa, _ = syscall.Getsockname(int(fd)) })
+	var a net.Addr
+	rc.Control(func(fd uintptr) { a = localTCPAddr(int(fd)) })
+	return a
+}
+
+// localTCPAddr is a TCP socket's local address, nil when the kernel does
+// not say.
+func localTCPAddr(fd int) net.Addr {
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		return nil
+	}
 	switch sa := sa.(type) {
 	case *syscall.SockaddrInet4:
 		return &net.TCPAddr{IP: net.IP(sa.Addr[:]).To16(), Port: sa.Port}

@@ -151,14 +151,7 @@ func (s *sock) ioError(op string, err error) error {
 		oe.Err = os.NewSyscallError(op, errno)
 	}
 	if s.fd >= 0 {
-		if sa, err := unix.Getsockname(s.fd); err == nil {
-			switch sa := sa.(type) {
-			case *unix.SockaddrInet4:
-				oe.Source = &net.TCPAddr{IP: net.IP(sa.Addr[:]).To16(), Port: sa.Port}
-			case *unix.SockaddrInet6:
-				oe.Source = &net.TCPAddr{IP: net.IP(sa.Addr[:]), Port: sa.Port}
-			}
-		}
+		oe.Source = localTCPAddr(s.fd)
 	}
 	return oe
 }
