@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -329,4 +330,71 @@ func TestTimerHeap(t *testing.T) {
 		}
 		last = tm.when
 	}
+}
+
+// TestLoopHTTPLeavesNoTimeWait: an HTTP_GET on the loop reads to the
+// server's close and then resets the connection, so that neither the
+// server nor the director keeps it in TIME_WAIT.
+func TestLoopHTTPLeavesNoTimeWait(t *testing.T) {
+	srv := httpServer(t, "tcp4", "127.0.0.1:0", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") }), nil)
+	var mu sync.Mutex
+	var results []Result
+	s := NewScheduler(Options{})
+	p := Params{Interval: 20 * time.Millisecond, Timeout: time.Second, Warmup: time.Millisecond}
+	job := Job{ID: "web", Target: srv, Checker: HTTP{}, Params: p, Observe: func(r Result) {
+		mu.Lock()
+		defer mu.Unlock()
+		results = append(results, r)
+	}}
+	if err := s.Update([]Job{job}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		mu.Lock()
+		n := len(results)
+		mu.Unlock()
+		if n >= 5 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d results in 10 s", n)
+		}
+	}
+	cancel()
+	s.Wait()
+	mu.Lock()
+	for _, r := range results {
+		if !r.OK {
+			t.Errorf("check failed: %v", r.Err)
+		}
+	}
+	mu.Unlock()
+	if n := timeWaits(t, srv.Port); n > 0 {
+		t.Errorf("%d connections of port %d in TIME_WAIT after the checks", n, srv.Port)
+	}
+}
+
+// timeWaits counts the IPv4 TCP sockets of this network namespace in
+// TIME_WAIT with port at either end.
+func timeWaits(t *testing.T, port uint16) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		t.Skipf("no /proc/net/tcp: %v", err)
+	}
+	hex := fmt.Sprintf(":%04X", port)
+	n := 0
+	for _, l := range strings.Split(string(b), "\n")[1:] {
+		f := strings.Fields(l)
+		// sl local_address rem_address st ...; st 06 is TIME_WAIT.
+		if len(f) > 3 && f[3] == "06" && (strings.HasSuffix(f[1], hex) || strings.HasSuffix(f[2], hex)) {
+			n++
+		}
+	}
+	return n
 }

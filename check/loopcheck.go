@@ -462,13 +462,15 @@ func (k *httpTask) status(line []byte) {
 const drainLimit = 64 << 10
 
 // drain reads the rest of the response, unused, until the server closes
-// its end: the request is HTTP/1.0, so a server closes after responding,
-// and closing after it rather than first leaves the TIME_WAIT state to
-// the server. A director that checks a thousand servers a second would
-// otherwise hold some sixty thousand connections in TIME_WAIT, and every
-// connect would search past them for a free port. A server that does not
-// close is closed on at the check's deadline or past drainLimit bytes,
-// the verdict unchanged.
+// its end: the request is HTTP/1.0, so a server closes after responding.
+// The check then ends the connection with a reset, which the server's
+// kernel takes for its closed socket, the server program having done with
+// it: no TIME_WAIT on either side, and two packets fewer than a FIN and
+// its ACK. A director that checks a thousand servers a second and closed
+// first would hold some sixty thousand connections in TIME_WAIT, and
+// every connect would search past them for a free port. A server that
+// does not close is closed on at the check's deadline or past drainLimit
+// bytes, the verdict unchanged.
 func (k *httpTask) drain() {
 	buf := k.l.buf[:]
 	for k.drained <= drainLimit {
@@ -478,7 +480,12 @@ func (k *httpTask) drain() {
 			continue
 		case err == unix.EAGAIN:
 			return
-		case err != nil || n == 0:
+		case err == nil && n == 0:
+			// A failure leaves the ordinary close.
+			_ = rawAbortOnClose(k.fd)
+			k.decided()
+			return
+		case err != nil:
 			k.decided()
 			return
 		}

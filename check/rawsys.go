@@ -101,3 +101,11 @@ func rawGetsockoptInt(fd, level, opt int) (int, error) {
 	}
 	return int(v), nil
 }
+
+// rawAbortOnClose makes the coming close of fd reset the connection
+// (SO_LINGER with a zero timeout) instead of ending it with a FIN.
+func rawAbortOnClose(fd int) error {
+	l := unix.Linger{Onoff: 1, Linger: 0}
+	_, _, e := unix.RawSyscall6(unix.SYS_SETSOCKOPT, uintptr(fd), unix.SOL_SOCKET, unix.SO_LINGER, uintptr(unsafe.Pointer(&l)), unsafe.Sizeof(l), 0)
+	return errnoErr(e)
+}

@@ -19,10 +19,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -111,12 +113,78 @@ func BashLoop(n int) string {
 // farm, not the checker.
 type Farm struct {
 	requests atomic.Uint64
+
+	mu sync.Mutex
+	// last is when each real server address was last asked.
+	last map[netip.Addr]time.Time
+	// periods counts the times between two requests to one address
+	// since the last control reading, in periodBucket steps; the last
+	// bucket holds the longer ones.
+	periods [periodBuckets]uint32
 }
+
+const (
+	periodBucket  = time.Millisecond
+	periodBuckets = 10000
+)
 
 // ServeHTTP answers a check.
 func (f *Farm) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.requests.Add(1)
+	if la, ok := r.Context().Value(http.LocalAddrContextKey).(*net.TCPAddr); ok {
+		f.observe(la.AddrPort().Addr(), time.Now())
+	}
 	io.WriteString(w, "ok\n")
+}
+
+func (f *Farm) observe(a netip.Addr, now time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.last == nil {
+		f.last = make(map[netip.Addr]time.Time)
+	}
+	if prev, ok := f.last[a]; ok {
+		i := int(now.Sub(prev) / periodBucket)
+		if i >= periodBuckets {
+			i = periodBuckets - 1
+		}
+		f.periods[i]++
+	}
+	f.last[a] = now
+}
+
+// Periods summarise the times between two checks of one real server.
+type Periods struct {
+	N             uint64
+	P50, P99, Max time.Duration
+}
+
+// takePeriods summarises the periods seen since the last call and starts
+// counting anew.
+func (f *Farm) takePeriods() Periods {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var p Periods
+	for _, c := range f.periods {
+		p.N += uint64(c)
+	}
+	var seen uint64
+	for i, c := range f.periods {
+		if c == 0 {
+			continue
+		}
+		d := time.Duration(i) * periodBucket
+		if seen < (p.N+1)/2 && seen+uint64(c) >= (p.N+1)/2 {
+			p.P50 = d
+		}
+		if q := p.N - p.N/100; seen < q && seen+uint64(c) >= q {
+			p.P99 = d
+		}
+		seen += uint64(c)
+		p.Max = d
+	}
+	f.periods = [periodBuckets]uint32{}
+	return p
 }
 
 // Requests is how many requests the farm answered so far.
@@ -149,7 +217,8 @@ func (f *Farm) Serve(ctx context.Context, addr, control string) error {
 					errc <- err
 					return
 				}
-				fmt.Fprintf(c, "%d\n", f.Requests())
+				p := f.takePeriods()
+				fmt.Fprintf(c, "%d %d %d %d %d\n", f.Requests(), p.N, p.P50.Milliseconds(), p.P99.Milliseconds(), p.Max.Milliseconds())
 				c.Close()
 			}
 		}()
@@ -164,22 +233,42 @@ func (f *Farm) Serve(ctx context.Context, addr, control string) error {
 	}
 }
 
-// ReadRequests asks a farm's control socket for its request count.
-func ReadRequests(control string) (uint64, error) {
+// Count is one reading of a farm's control socket.
+type Count struct {
+	// Requests the farm answered since it started.
+	Requests uint64
+	// Period summarises the times between two requests to one real
+	// server since the previous reading (to millisecond steps).
+	Period Periods
+}
+
+// ReadRequests asks a farm's control socket for its request count and
+// the check periods since the previous reading.
+func ReadRequests(control string) (Count, error) {
+	var n Count
 	c, err := net.DialTimeout("unix", control, 5*time.Second)
 	if err != nil {
-		return 0, fmt.Errorf("farm count: %w", err)
+		return n, fmt.Errorf("farm count: %w", err)
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(5 * time.Second))
 	line, err := bufio.NewReader(c).ReadString('\n')
 	if err != nil {
-		return 0, fmt.Errorf("farm count: %w", err)
+		return n, fmt.Errorf("farm count: %w", err)
 	}
-	n, err := strconv.ParseUint(strings.TrimSpace(line), 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("farm count: %w", err)
+	f := strings.Fields(line)
+	if len(f) != 5 {
+		return n, fmt.Errorf("farm count: malformed line %q", line)
 	}
+	var v [5]uint64
+	for i := range f {
+		if v[i], err = strconv.ParseUint(f[i], 10, 64); err != nil {
+			return n, fmt.Errorf("farm count: %w", err)
+		}
+	}
+	ms := func(x uint64) time.Duration { return time.Duration(x) * time.Millisecond }
+	n.Requests = v[0]
+	n.Period = Periods{N: v[1], P50: ms(v[2]), P99: ms(v[3]), Max: ms(v[4])}
 	return n, nil
 }
 
@@ -191,10 +280,11 @@ const userHZ = 100
 type Proc struct {
 	PID, PPID int
 	Comm      string
-	// CPU is utime+stime of the process itself.
-	CPU time.Duration
-	// ChildCPU is cutime+cstime: its children that were waited for.
-	ChildCPU time.Duration
+	// CPU is utime+stime of the process itself, Sys its stime.
+	CPU, Sys time.Duration
+	// ChildCPU is cutime+cstime: its children that were waited for;
+	// ChildSys is cstime.
+	ChildCPU, ChildSys time.Duration
 	// RSS and HWM (peak RSS) in KiB, from /proc/PID/status.
 	RSS, HWM int
 }
@@ -233,7 +323,9 @@ func ReadProc(pid int) (Proc, error) {
 	}
 	p.PPID = int(v[0])
 	p.CPU = time.Duration(v[1]+v[2]) * time.Second / userHZ
+	p.Sys = time.Duration(v[2]) * time.Second / userHZ
 	p.ChildCPU = time.Duration(v[3]+v[4]) * time.Second / userHZ
+	p.ChildSys = time.Duration(v[4]) * time.Second / userHZ
 	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return p, fmt.Errorf("process %d: %w", pid, ErrNoProcess)
@@ -306,6 +398,15 @@ func (t Tree) CPU() time.Duration {
 	var d time.Duration
 	for _, p := range t {
 		d += p.CPU + p.ChildCPU
+	}
+	return d
+}
+
+// Sys is the part of CPU spent in the kernel.
+func (t Tree) Sys() time.Duration {
+	var d time.Duration
+	for _, p := range t {
+		d += p.Sys + p.ChildSys
 	}
 	return d
 }
@@ -392,8 +493,12 @@ type Options struct {
 type Figures struct {
 	// Ready is from the start to a full table.
 	Ready time.Duration
-	// Wall is the window's real length; CPU the tree's CPU time in it.
-	Wall, CPU time.Duration
+	// Wall is the window's real length; CPU the tree's CPU time in it,
+	// Sys the part of CPU spent in the kernel.
+	Wall, CPU, Sys time.Duration
+	// Period summarises the times between two requests to one real
+	// server in the window.
+	Period Periods
 	// Requests the farm answered in the window.
 	Requests uint64
 	// TableStart and TableEnd are the real servers in the table at the
@@ -441,9 +546,9 @@ func Measure(ctx context.Context, opt Options) (Figures, error) {
 	if table == nil {
 		table = RealServersInTable
 	}
-	requests := func() (uint64, error) {
+	requests := func() (Count, error) {
 		if opt.FarmControl == "" {
-			return 0, nil
+			return Count{}, nil
 		}
 		return ReadRequests(opt.FarmControl)
 	}
@@ -537,7 +642,9 @@ func Measure(ctx context.Context, opt Options) (Figures, error) {
 		fig.Idle = float64(i1-i0) / float64(n1-n0)
 	}
 	fig.CPU = t1.CPU() - t0.CPU()
-	fig.Requests = r1 - r0
+	fig.Sys = t1.Sys() - t0.Sys()
+	fig.Requests = r1.Requests - r0.Requests
+	fig.Period = r1.Period
 	fig.End = t1
 	if fig.TableEnd, err = table(ctx); err != nil {
 		return fig, fmt.Errorf("measure: %w", err)
