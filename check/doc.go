@@ -19,8 +19,8 @@
 // their own, a check being a handful of non-blocking system calls moved on
 // by epoll events; the other checkers run Check in a goroutine. An HTTP_GET
 // on the loop reads the response until the server closes, as keepalived
-// does, so that the TIME_WAIT state stays with the server; the verdict is
-// taken from the status line. The loop's checks and Check give the same
+// does, then resets the connection, so that neither side keeps it in
+// TIME_WAIT; the verdict is taken from the status line. The loop's checks and Check give the same
 // verdicts and the same errors; the tests hold both to it.
 //
 // The reference is keepalived 2.2 (keepalived.conf(5) of 2.2.7, its

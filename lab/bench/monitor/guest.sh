@@ -26,11 +26,12 @@ echo "INFO $(ip -n bfarm -6 addr show dev lo | grep -c 'inet6 2001:db8:2::') far
 measure() { # measure NAME ARGS... -- COMMAND...
 	name=$1
 	shift
-	if ! ip netns exec bdir $B measure -name "$name" -window "$WINDOW" -log "/tmp/$name.log" "$@"; then
+	if ! ip netns exec bdir $B measure -name "$name" -window "$WINDOW" -log "/tmp/$name.log" "$@" >"/tmp/$name.result"; then
 		echo "ERROR $name: measurement failed; its log ends:" >&2
 		tail -n 30 "/tmp/$name.log" >&2
 		exit 1
 	fi
+	cat "/tmp/$name.result"
 }
 
 # lvsctl monitor leaves the table as it is on SIGTERM (a restart changes
@@ -42,6 +43,20 @@ run_lvsctl() {
 	# shellcheck disable=SC2086
 	measure lvsctl -servers "$SERVERS" -- \
 		env $LVSCTL_ENV lvsctl monitor -f "$CONF" --socket /run/lvsctl-monitor.sock
+}
+# lvsctl again, at the pace keepalived kept in the run before: its
+# delay_loop is the mean time keepalived took between two checks of one
+# server, so that the two CPU times over a window pay for as many checks.
+run_lvsctl_paced() {
+	every=$(awk -v n="$SERVERS" '$3 == "wall" { w = $4 } $3 == "requests" { r = $4 } END { if (r > 0) printf "%.3f", n * w / r }' /tmp/keepalived.result)
+	[ -n "$every" ] || { echo "ERROR no keepalived rate to pace lvsctl by" >&2; exit 1; }
+	echo "INFO lvsctl at keepalived's pace: delay_loop $every"
+	$B conf "$SERVERS" "$every" >/tmp/paced.conf
+	chmod 644 /tmp/paced.conf
+	ip netns exec bdir ipvsadm -C
+	# shellcheck disable=SC2086
+	measure lvsctl-paced -servers "$SERVERS" -- \
+		env $LVSCTL_ENV lvsctl monitor -f /tmp/paced.conf --socket /run/lvsctl-monitor.sock
 }
 run_keepalived() { # the checker process only (--check), its own pid files
 	ip netns exec bdir ipvsadm -C
@@ -64,6 +79,7 @@ while [ $r -le "$ROUNDS" ]; do
 		run_keepalived
 		run_lvsctl
 	fi
+	run_lvsctl_paced
 	r=$((r + 1))
 done
 ip netns exec bdir ipvsadm -C

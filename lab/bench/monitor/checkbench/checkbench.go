@@ -81,10 +81,14 @@ func RealServer(i int) string { return fmt.Sprintf("%s%x", FarmPrefix, i) }
 // with HTTP_GET of / every second with a 3 s connect timeout, in one
 // direct-routing virtual server on VIP port 80. Both keepalived and lvsctl
 // monitor read it unchanged.
-func Conf(n int) []byte {
+func Conf(n int) []byte { return ConfEvery(n, time.Second) }
+
+// ConfEvery is Conf with another delay_loop (to the microsecond).
+func ConfEvery(n int, delayLoop time.Duration) []byte {
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "! %d real servers checked over HTTP every second\n", n)
-	fmt.Fprintf(&b, "virtual_server %s 80 {\n    delay_loop 1\n    lb_algo wlc\n    lb_kind DR\n    protocol TCP\n", VIP)
+	secs := strconv.FormatFloat(delayLoop.Seconds(), 'f', -1, 64)
+	fmt.Fprintf(&b, "! %d real servers checked over HTTP every %s s\n", n, secs)
+	fmt.Fprintf(&b, "virtual_server %s 80 {\n    delay_loop %s\n    lb_algo wlc\n    lb_kind DR\n    protocol TCP\n", VIP, secs)
 	for i := 1; i <= n; i++ {
 		fmt.Fprintf(&b, "    real_server %s 80 {\n        HTTP_GET {\n            url {\n                path /\n            }\n            connect_timeout 3\n        }\n    }\n", RealServer(i))
 	}

@@ -2,8 +2,12 @@ package checkbench_test
 
 import (
 	"bytes"
+	"context"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -73,5 +77,81 @@ func TestReadTree(t *testing.T) {
 	}
 	if _, err := checkbench.ReadProc(1 << 30); err == nil {
 		t.Error("a process that cannot exist was read")
+	}
+}
+
+// The farm counts requests and, per real server address, the periods
+// between two of them; a reading summarises the periods since the last.
+func TestFarmPeriods(t *testing.T) {
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	control := filepath.Join(t.TempDir(), "farm.sock")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var f checkbench.Farm
+	served := make(chan error, 1)
+	go func() { served <- f.Serve(ctx, addr, control) }()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := checkbench.ReadRequests(control); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the farm does not answer on its control socket")
+		}
+	}
+	get := func() {
+		t.Helper()
+		r, err := http.Get("http://" + addr + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Body.Close()
+	}
+	for i := range 3 {
+		if i > 0 {
+			time.Sleep(100 * time.Millisecond)
+		}
+		get()
+	}
+	c, err := checkbench.ReadRequests(control)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := c.Period
+	if c.Requests != 3 || p.N != 2 || p.P50 < 100*time.Millisecond || p.P50 > 2*time.Second || p.Max < p.P99 || p.P99 < p.P50 {
+		t.Errorf("after 3 requests 100 ms apart: %+v", c)
+	}
+	if c, err = checkbench.ReadRequests(control); err != nil || c.Requests != 3 || c.Period != (checkbench.Periods{}) {
+		t.Errorf("a second reading: %+v, %v; want the count and no period", c, err)
+	}
+	cancel()
+	if err := <-served; err != nil {
+		t.Error(err)
+	}
+}
+
+// A control line that is not the farm's is an error, not a zero count.
+func TestReadRequestsMalformed(t *testing.T) {
+	control := filepath.Join(t.TempDir(), "bad.sock")
+	l, err := net.Listen("unix", control)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for _, line := range []string{"12\n", "1 2 3 4 x\n", "\n"} {
+		go func() {
+			c, err := l.Accept()
+			if err == nil {
+				c.Write([]byte(line))
+				c.Close()
+			}
+		}()
+		if c, err := checkbench.ReadRequests(control); err == nil {
+			t.Errorf("%q: read as %+v", line, c)
+		}
 	}
 }
