@@ -194,10 +194,11 @@ func (l *loop) run() {
 // before handling any: at a thousand checks a second, each check's timer
 // and its socket's events would otherwise wake the loop on their own,
 // and a wake-up (a context switch out of epoll_wait and back, costly
-// under virtualisation) then costs more than the check's own work. In the
-// lab bench this cut the monitor's CPU time by about a sixth. A check's
-// latency is known to within a batch (see seenSince), and a timeout or
-// an interval is up to a batch longer.
+// under virtualisation) is then a large part of a check's cost. In the
+// lab (1,000 real servers checked every 1.23 s, three rounds in one boot)
+// this cut the monitor's CPU time by a tenth. A check's latency is known
+// to within a batch (see seenSince); a timeout, and the time from one
+// check's start to the next, are up to a batch longer.
 const batch = 10 * time.Millisecond
 
 // onGrid rounds t up to a multiple of batch.

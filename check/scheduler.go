@@ -155,7 +155,6 @@ type job struct {
 	deadline  clock.Timer
 	abandoned bool // recorded failed at deadline+grace; waiting for it to return
 	started   time.Time
-	planned   time.Time // when the timer was set to start this check
 	last      Result
 	lastAt    time.Time
 	removed   bool
@@ -275,7 +274,6 @@ func (s *Scheduler) warmupLocked(js []*job) {
 // armLocked sets j's timer to fire after d. A job keeps one timer for its
 // life (its gen only changes when it is removed) and resets it.
 func (s *Scheduler) armLocked(j *job, d time.Duration) {
-	j.planned = s.clock.Now().Add(max(d, 0))
 	if j.timer != nil {
 		j.timer.Reset(max(d, 0))
 		return
@@ -501,23 +499,8 @@ func (s *Scheduler) recordLocked(j *job, r Result) {
 		s.emitLocked(Event{ID: j.ID, Target: j.Target, Up: j.h.up, Since: j.h.since, Result: r,
 			Weight: j.weight, WeightSet: j.weightSet})
 	}
-	s.armLocked(j, s.phaseLocked(j).Add(next).Sub(now))
+	s.armLocked(j, j.started.Add(next).Sub(now))
 }
-
-// phaseLocked is the time the next check of j is timed from: when its
-// timer was set to start this one, if it started within lateSlack of it
-// (the event loop fires timers up to a batch late, and the schedule must
-// not drift by that at every check), else when it started (a check that
-// waited for a free slot).
-func (s *Scheduler) phaseLocked(j *job) time.Time {
-	if late := j.started.Sub(j.planned); !j.planned.IsZero() && late >= 0 && late <= lateSlack {
-		return j.planned
-	}
-	return j.started
-}
-
-// lateSlack bounds the lateness phaseLocked forgives.
-const lateSlack = 100 * time.Millisecond
 
 func (s *Scheduler) pumpLocked() {
 	for s.running < s.limit && len(s.queue) > 0 {

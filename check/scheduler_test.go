@@ -99,20 +99,10 @@ type harness struct {
 
 func newHarness(t *testing.T, o Options, jobs []Job) *harness {
 	t.Helper()
-	return newHarnessOn(t, o, jobs, nil)
-}
-
-// newHarnessOn is newHarness with the Scheduler's clock made from the
-// fake one by wrap, when set.
-func newHarnessOn(t *testing.T, o Options, jobs []Job, wrap func(*clock.Fake) clock.Clock) *harness {
-	t.Helper()
 	noLeaks(t)
 	clk := clock.NewFake(epoch)
 	h := &harness{t: t, clk: clk, fc: newFakeChecker(clk)}
 	o.Clock = clk
-	if wrap != nil {
-		o.Clock = wrap(clk)
-	}
 	if o.Rand == nil {
 		o.Rand = func() float64 { return 0.5 }
 	}
@@ -205,37 +195,6 @@ func TestSchedulerStaggeredStart(t *testing.T) {
 	}
 	if got := h.transitions(); len(got) != 0 {
 		t.Fatalf("transitions %q, want none while all pass", got)
-	}
-}
-
-// lateClock fires its timers late, as the event loop does by up to a
-// batch.
-type lateClock struct {
-	*clock.Fake
-	late time.Duration
-}
-
-func (c lateClock) AfterFunc(d time.Duration, f func()) clock.Timer {
-	return lateTimer{c.Fake.AfterFunc(d+c.late, f), c.late}
-}
-
-type lateTimer struct {
-	clock.Timer
-	late time.Duration
-}
-
-func (t lateTimer) Reset(d time.Duration) bool { return t.Timer.Reset(d + t.late) }
-
-// Timers that fire late do not make the schedule drift: the next check is
-// timed from when this one was due, not from when it started.
-func TestSchedulerLateTimersDoNotDrift(t *testing.T) {
-	p := Params{Interval: time.Second, Timeout: 500 * time.Millisecond}
-	late := func(c *clock.Fake) clock.Clock { return lateClock{c, 10 * time.Millisecond} }
-	h := newHarnessOn(t, Options{}, []Job{mkJob("a", "192.0.2.7", p)}, late)
-	h.advance(3500 * time.Millisecond)
-	want := []string{"192.0.2.7@10ms", "192.0.2.7@1.01s", "192.0.2.7@2.01s", "192.0.2.7@3.01s"}
-	if diff := cmp.Diff(want, h.fc.takeCalls()); diff != "" {
-		t.Fatalf("check times (-want +got):\n%s", diff)
 	}
 }
 
