@@ -33,8 +33,7 @@
 //     an extension that defaults to keepalived's 1.
 //   - The next check is timed from the start of the previous one (as
 //     keepalived's MISC_CHECK does; its network checkers count from the
-//     end), so a slow check does not make the schedule drift. On the event
-//     loop timers fire on 10 ms steps, so a start is up to 10 ms late.
+//     end), so a slow check does not make the schedule drift.
 //   - The first checks are spread over the warmup by stratified sampling,
 //     not uniformly at random, so that they do not bunch.
 //   - A check's connect_timeout is one deadline for the whole check (all of

@@ -42,9 +42,6 @@ type loop struct {
 	handles []ioSlot
 	free    []int32
 	buf     [4096]byte // read buffer of every check: they run one at a time
-	// seen is when the events being handled were known to have arrived
-	// (within a batch; see gather); zero outside event handling.
-	seen time.Time
 }
 
 // ioHandler is a registered socket's owner; ready is called on the loop's
@@ -150,26 +147,18 @@ func (l *loop) run() {
 		}
 		l.wakeAt = time.Time{}
 		if len(l.timers) > 0 {
-			l.wakeAt = onGrid(l.timers[0].when)
+			l.wakeAt = l.timers[0].when
 		}
 		l.sleeping, l.woken = true, false
 		wakeAt := l.wakeAt
 		l.mu.Unlock()
 
 		n := l.wait(events, wakeAt)
-		l.seen = time.Now()
-		first := n
-		if n > 0 && n < len(events) {
-			n += l.gather(events[n:])
-		}
 
 		l.mu.Lock()
 		l.sleeping = false
 		l.mu.Unlock()
-		for i, ev := range events[:n] {
-			if i == first {
-				l.seen = time.Now()
-			}
+		for _, ev := range events[:n] {
 			if ev.Fd == evfdSlot {
 				var b [8]byte
 				_, _ = rawRead(l.evfd, b[:])
@@ -184,54 +173,7 @@ func (l *loop) run() {
 			}
 			s.h.ready(ev.Events)
 		}
-		l.seen = time.Time{}
 	}
-}
-
-// batch is the loop's unit of time while it is busy. Timers fire on its
-// multiples (up to one batch late, never early), and when an event wakes
-// the loop it sleeps to the next multiple and gathers what else came
-// before handling any: at a thousand checks a second, each check's timer
-// and its socket's events would otherwise wake the loop on their own,
-// and a wake-up (a context switch out of epoll_wait and back, costly
-// under virtualisation) is then a large part of a check's cost. In the
-// lab (1,000 real servers checked every 1.23 s, three rounds in one boot)
-// this cut the monitor's CPU time by a tenth. A check's latency is known
-// to within a batch (see seenSince); a timeout, and the time from one
-// check's start to the next, are up to a batch longer.
-const batch = 10 * time.Millisecond
-
-// onGrid rounds t up to a multiple of batch.
-func onGrid(t time.Time) time.Time {
-	if g := t.Truncate(batch); g.Before(t) {
-		return g.Add(batch)
-	}
-	return t
-}
-
-// gather sleeps to the next multiple of batch and returns the events
-// that came meanwhile, in events. The sleep is raw (see rawsys.go): it
-// holds the P for less than the runtime's 10 ms preemption tick.
-func (l *loop) gather(events []unix.EpollEvent) int {
-	now := time.Now()
-	if d := onGrid(now.Add(time.Nanosecond)).Sub(now); d > 0 {
-		rawNanosleep(d)
-	}
-	n, err := rawEpollWait(l.epfd, events, 0)
-	if err != nil {
-		return 0
-	}
-	return n
-}
-
-// seenSince is how long ago t was when the event being handled arrived,
-// to within a batch: what a check's latency is taken from. Outside event
-// handling (a timer's function) it is time.Since(t).
-func (l *loop) seenSince(t time.Time) time.Duration {
-	if l.seen.IsZero() || l.seen.Before(t) {
-		return time.Since(t)
-	}
-	return l.seen.Sub(t)
 }
 
 // wait returns the events of the loop's sockets, or none when until

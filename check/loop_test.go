@@ -398,19 +398,3 @@ func timeWaits(t *testing.T, port uint16) int {
 	}
 	return n
 }
-
-// The loop's timers fire on multiples of batch, never before their time.
-func TestOnGrid(t *testing.T) {
-	base := time.Unix(1_800_000_000, 0)
-	for _, tc := range []struct{ in, want time.Duration }{
-		{0, 0},
-		{time.Nanosecond, batch},
-		{batch - time.Nanosecond, batch},
-		{batch, batch},
-		{batch + 1, 2 * batch},
-	} {
-		if got := onGrid(base.Add(tc.in)).Sub(base); got != tc.want {
-			t.Errorf("onGrid(+%v) = +%v, want +%v", tc.in, got, tc.want)
-		}
-	}
-}

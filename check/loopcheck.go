@@ -219,10 +219,10 @@ func (k *tcpTask) finish(err error) {
 	}
 	k.close()
 	if err != nil {
-		k.done(Result{Err: err, Latency: k.l.seenSince(k.start)})
+		k.done(Result{Err: err, Latency: time.Since(k.start)})
 		return
 	}
-	k.done(Result{OK: true, Latency: k.l.seenSince(k.start), Detail: "connected"})
+	k.done(Result{OK: true, Latency: time.Since(k.start), Detail: "connected"})
 }
 
 // onLoop: HTTP_GET runs on the loop when it needs only status codes: TLS
@@ -451,7 +451,7 @@ func (k *httpTask) status(line []byte) {
 		p.code, p.detail = code, path+": "+strconv.Itoa(code)+" "+http.StatusText(code)
 	}
 	detail := p.detail
-	k.verdict = Result{OK: true, Detail: detail, Latency: k.l.seenSince(k.start)}
+	k.verdict = Result{OK: true, Detail: detail, Latency: time.Since(k.start)}
 	if !statusOK(u.Status, code) {
 		k.verdict = Result{Err: fmt.Errorf("%s: %w %d", k.u.what, ErrUnexpectedStatus, code), Detail: detail, Latency: k.verdict.Latency}
 	}
@@ -543,7 +543,7 @@ func (k *httpTask) report(r Result) {
 	if done := k.done; done != nil {
 		k.done = nil
 		if r.Latency == 0 {
-			r.Latency = k.l.seenSince(k.start)
+			r.Latency = time.Since(k.start)
 		}
 		done(r)
 	}

@@ -3,7 +3,6 @@ package check
 import (
 	"encoding/binary"
 	"net/netip"
-	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -109,10 +108,4 @@ func rawAbortOnClose(fd int) error {
 	l := unix.Linger{Onoff: 1, Linger: 0}
 	_, _, e := unix.RawSyscall6(unix.SYS_SETSOCKOPT, uintptr(fd), unix.SOL_SOCKET, unix.SO_LINGER, uintptr(unsafe.Pointer(&l)), unsafe.Sizeof(l), 0)
 	return errnoErr(e)
-}
-
-// rawNanosleep sleeps for d; a signal ends it early.
-func rawNanosleep(d time.Duration) {
-	ts := unix.NsecToTimespec(int64(d))
-	unix.RawSyscall(unix.SYS_NANOSLEEP, uintptr(unsafe.Pointer(&ts)), 0, 0)
 }
