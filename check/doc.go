@@ -20,8 +20,9 @@
 // by epoll events; the other checkers run Check in a goroutine. An HTTP_GET
 // on the loop reads the response until the server closes, as keepalived
 // does, then resets the connection, so that neither side keeps it in
-// TIME_WAIT; the verdict is taken from the status line. The loop's checks and Check give the same
-// verdicts and the same errors; the tests hold both to it.
+// TIME_WAIT; the verdict is taken from the status line. The loop's checks
+// and Check give the same verdicts and the same errors; the tests hold
+// both to it.
 //
 // The reference is keepalived 2.2 (keepalived.conf(5) of 2.2.7, its
 // check_*.c and ipwrapper.c). Where this package differs, it does so on
