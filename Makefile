@@ -86,6 +86,9 @@ install: build
 	if [ -e "$$t" ] && [ ! -L "$$t" ]; then echo "keeping $$t"; else ln -sfn lvsctl "$$t"; fi
 	install -D -m 0644 completions/_lvsctl $(DESTDIR)$(ZSHCOMPDIR)/_lvsctl
 	install -D -m 0644 completions/lvsctl.fish $(DESTDIR)$(FISHCOMPDIR)/lvsctl.fish
+	@# fish too loads completions by command name, from NAME.fish.
+	@t=$(DESTDIR)$(FISHCOMPDIR)/ipvsadm.fish; \
+	if [ -e "$$t" ] && [ ! -L "$$t" ]; then echo "keeping $$t"; else ln -sfn lvsctl.fish "$$t"; fi
 	install -d $(DESTDIR)$(UNITDIR)
 	for u in $(UNITS); do \
 		sed 's|@SBINDIR@|$(SBINDIR)|g' dist/systemd/$$u >$(DESTDIR)$(UNITDIR)/$$u.tmp && \
@@ -106,6 +109,8 @@ uninstall:
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man8/,$(MAN8)) $(addprefix $(DESTDIR)$(MANDIR)/man5/,$(MAN5))
 	rm -f $(DESTDIR)$(BASHCOMPDIR)/lvsctl $(DESTDIR)$(ZSHCOMPDIR)/_lvsctl $(DESTDIR)$(FISHCOMPDIR)/lvsctl.fish
 	rm -f $(addprefix $(DESTDIR)$(UNITDIR)/,$(UNITS))
+	@t=$(DESTDIR)$(FISHCOMPDIR)/ipvsadm.fish; \
+	if [ -L "$$t" ] && [ "$$(readlink "$$t")" = lvsctl.fish ]; then echo "rm -f $$t"; rm -f "$$t"; fi
 	@for t in $(addprefix $(DESTDIR)$(SBINDIR)/,$(COMPAT_NAMES)) $(DESTDIR)$(BASHCOMPDIR)/ipvsadm; do \
 		if [ -L "$$t" ] && [ "$$(readlink "$$t")" = lvsctl ]; then echo "rm -f $$t"; rm -f "$$t"; fi; \
 	done

@@ -41,7 +41,9 @@ func completionCommand() *ucli.Command {
 			"virtual services of the running table after -t, -u and -f (read with\n" +
 			"\"lvsctl -S -n\"; nothing when that fails), interface names and files. It\n" +
 			"also completes ipvsadm, under which name lvsctl runs as ipvsadm.\n" +
-			"\"make install\" puts the scripts where bash-completion, zsh and fish look.",
+			"\"make install\" puts the scripts where bash-completion, zsh and fish look.\n" +
+			"bash and fish load a command's completions by its name: for ipvsadm, link\n" +
+			"ipvsadm (bash) or ipvsadm.fish (fish) to the script; \"make install\" does.",
 	}
 	for _, sh := range compShells {
 		cmd.Subcommands = append(cmd.Subcommands, &ucli.Command{

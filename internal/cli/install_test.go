@@ -66,6 +66,7 @@ func TestInstall(t *testing.T) {
 		"/usr/local/share/bash-completion/completions/ipvsadm -> lvsctl",
 		"/usr/local/share/zsh/vendor-completions/_lvsctl",
 		"/usr/local/share/fish/vendor_completions.d/lvsctl.fish",
+		"/usr/local/share/fish/vendor_completions.d/ipvsadm.fish -> lvsctl.fish",
 		"/usr/local/lib/systemd/system/lvsctl-vrrp.service",
 		"/usr/local/lib/systemd/system/lvsctl-monitor.service",
 	}, pages...)
@@ -110,6 +111,7 @@ func TestInstall(t *testing.T) {
 			if out, err := exec.Command(filepath.Join(dest, "usr/local/sbin/lvsctl"), "version").CombinedOutput(); err != nil {
 				t.Errorf("installed lvsctl version: %v\n%s", err, out)
 			}
+			fishAutoloadsIpvsadm(t, filepath.Join(dest, "usr/local/share/fish/vendor_completions.d"))
 			if out, err := makeTarget(t, append([]string{"uninstall"}, args...)...); err != nil {
 				t.Fatalf("make uninstall: %v\n%s", err, out)
 			}
@@ -144,6 +146,33 @@ func TestInstall(t *testing.T) {
 			t.Errorf("after install and uninstall (-want +got):\n%s", diff)
 		}
 	})
+}
+
+// fishAutoloadsIpvsadm: a fresh fish with the installed completions on
+// its path completes ipvsadm without lvsctl having been completed first.
+func fishAutoloadsIpvsadm(t *testing.T, dir string) {
+	t.Helper()
+	fish, err := exec.LookPath("fish")
+	if err != nil {
+		t.Log("fish not installed: its autoloading of ipvsadm.fish is not checked")
+		return
+	}
+	line := "ipvsadm -A -t 192.0.2.9:80 -s w"
+	cmd := exec.Command(fish, "--no-config", "-c", "set -p fish_complete_path "+dir+"; complete -C "+bashQuote(line))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("fish: %v\n%s", err, out)
+	}
+	var got []string
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if l != "" {
+			got = append(got, strings.SplitN(l, "\t", 2)[0])
+		}
+	}
+	sort.Strings(got)
+	if diff := cmp.Diff([]string{"wlc", "wrr"}, got); diff != "" {
+		t.Errorf("fish: complete -C %q (-want +got):\n%s", line, diff)
+	}
 }
 
 // TestSystemdUnits runs systemd-analyze verify on the units as installed,
