@@ -350,18 +350,7 @@ func TestFishCompletion(t *testing.T) {
 		t.Run(tt.line, func(t *testing.T) {
 			cmd := exec.Command(fish, "--no-config", "-c", "source "+script+"; complete -C "+bashQuote(tt.line))
 			cmd.Env = append(os.Environ(), "PATH="+bin+":/usr/bin:/bin")
-			out, err := cmd.CombinedOutput()
-			if err != nil {
-				t.Fatalf("fish: %v\n%s", err, out)
-			}
-			var got []string
-			for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-				if l == "" {
-					continue
-				}
-				got = append(got, strings.SplitN(l, "\t", 2)[0])
-			}
-			sort.Strings(got)
+			got := fishCandidates(t, cmd)
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
@@ -382,4 +371,22 @@ func TestCompletionCommand(t *testing.T) {
 	if r := run(t, nil, "", "lvsctl", "completion", "tcsh"); r.code != ExitUsage {
 		t.Errorf("completion tcsh: exit %d, want %d", r.code, ExitUsage)
 	}
+}
+
+// fishCandidates runs a fish command ending in "complete -C LINE" and
+// returns the candidates it prints, sorted, without their descriptions.
+func fishCandidates(t *testing.T, cmd *exec.Cmd) []string {
+	t.Helper()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("fish: %v\n%s", err, out)
+	}
+	var got []string
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if l != "" {
+			got = append(got, strings.SplitN(l, "\t", 2)[0])
+		}
+	}
+	sort.Strings(got)
+	return got
 }

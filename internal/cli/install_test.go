@@ -158,18 +158,7 @@ func fishAutoloadsIpvsadm(t *testing.T, dir string) {
 		return
 	}
 	line := "ipvsadm -A -t 192.0.2.9:80 -s w"
-	cmd := exec.Command(fish, "--no-config", "-c", "set -p fish_complete_path "+dir+"; complete -C "+bashQuote(line))
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("fish: %v\n%s", err, out)
-	}
-	var got []string
-	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		if l != "" {
-			got = append(got, strings.SplitN(l, "\t", 2)[0])
-		}
-	}
-	sort.Strings(got)
+	got := fishCandidates(t, exec.Command(fish, "--no-config", "-c", "set -p fish_complete_path "+dir+"; complete -C "+bashQuote(line)))
 	if diff := cmp.Diff([]string{"wlc", "wrr"}, got); diff != "" {
 		t.Errorf("fish: complete -C %q (-want +got):\n%s", line, diff)
 	}
