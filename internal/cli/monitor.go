@@ -73,6 +73,12 @@ Go durations ("500ms"). With -g or -i a real server goes into the table
 with the virtual port, as ipvsadm puts it there, and a PORT given is the
 port its check connects to.
 
+An HTTP check sends keepalived's request (GET PATH HTTP/1.0, User-Agent
+KeepAliveClient). Without digest or bindto it reads the answer until the server
+closes its end and then resets the connection, so that neither the
+director nor the real server keeps it in TIME_WAIT: a real server's
+counters show one reset received per such check.
+
 At start the kernel's table is read once and adopted: a real server already
 in it is neither removed nor re-added, so restarting the monitor never
 flaps a server. Only the services of the configuration, and in them only
