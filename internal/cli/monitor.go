@@ -74,8 +74,8 @@ with the virtual port, as ipvsadm puts it there, and a PORT given is the
 port its check connects to.
 
 An HTTP check sends keepalived's request (GET PATH HTTP/1.0, User-Agent
-KeepAliveClient). Without digest or bindto it reads the answer until the server
-closes its end and then resets the connection, so that neither the
+KeepAliveClient). Without digest or bindto it reads the answer until the
+server closes its end and then resets the connection, so that neither the
 director nor the real server keeps it in TIME_WAIT: a real server's
 counters show one reset received per such check.
 
