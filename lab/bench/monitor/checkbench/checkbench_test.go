@@ -56,7 +56,8 @@ func TestReadTree(t *testing.T) {
 	}
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
 	var tree checkbench.Tree
-	for deadline := time.Now().Add(5 * time.Second); len(tree) < 2; time.Sleep(10 * time.Millisecond) {
+	// Until sh's child has become sleep: forked, it is sh for a moment.
+	for deadline := time.Now().Add(5 * time.Second); len(tree) < 2 || tree[1].Comm != "sleep"; time.Sleep(10 * time.Millisecond) {
 		var err error
 		if tree, err = checkbench.ReadTree(cmd.Process.Pid); err != nil {
 			t.Fatal(err)
