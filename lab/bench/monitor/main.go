@@ -82,6 +82,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 0
 		case "farm":
 			return farm(stderr)
+		case "requests":
+			// The farm's request count so far, for experiments.
+			n, err := checkbench.ReadRequests(checkbench.ControlPath)
+			if err != nil {
+				fmt.Fprintf(stderr, "monbench requests: %v\n", err)
+				return 1
+			}
+			fmt.Fprintln(stdout, n.Requests)
+			return 0
 		case "measure":
 			return measure(args[1:], stdout, stderr)
 		}
