@@ -41,6 +41,9 @@ type loop struct {
 	// The loop's goroutine alone uses these.
 	handles []ioSlot
 	free    []int32
+	batch   uint32     // counts the epoll waits: which batch of events is being handled
+	idle    [2][]int32 // slots of idle sockets for reuse: [0] IPv4, [1] IPv6
+	opened  int        // sockets opened, reused ones not counted
 	buf     [4096]byte // read buffer of every check: they run one at a time
 }
 
@@ -51,9 +54,14 @@ type ioHandler interface {
 }
 
 type ioSlot struct {
-	gen int32
-	fd  int
-	h   ioHandler
+	gen    int32
+	fd     int // -1 when free; an idle socket has a descriptor and no handler
+	h      ioHandler
+	events uint32 // as registered, without EPOLLET
+	// attached is the batch in which an idle socket was given to h: an
+	// event of that batch was read before, and belongs to the socket's
+	// previous connection.
+	attached uint32
 }
 
 // evfdSlot marks the eventfd in epoll's data.
@@ -129,14 +137,25 @@ func (l *loop) run() {
 			yielded = now
 			l.mu.Lock()
 		}
+		deadlines := false
 		for len(l.timers) > 0 && !l.timers[0].when.After(now) {
-			fire = append(fire, l.timers.remove(0))
+			t := l.timers.remove(0)
+			fire = append(fire, t)
+			deadlines = deadlines || t.afterIO
 		}
 		if len(ops) > 0 || len(fire) > 0 {
 			l.mu.Unlock()
 			for i, f := range ops {
 				f()
 				ops[i] = nil
+			}
+			if deadlines {
+				// An answer that came in time counts, however late
+				// the loop is in reading it.
+				if n, err := rawEpollWait(l.epfd, events, 0); err == nil && n > 0 {
+					l.batch++
+					l.dispatch(events[:n])
+				}
 			}
 			for i, t := range fire {
 				t.f()
@@ -154,25 +173,31 @@ func (l *loop) run() {
 		l.mu.Unlock()
 
 		n := l.wait(events, wakeAt)
+		l.batch++
 
 		l.mu.Lock()
 		l.sleeping = false
 		l.mu.Unlock()
-		for _, ev := range events[:n] {
-			if ev.Fd == evfdSlot {
-				var b [8]byte
-				_, _ = rawRead(l.evfd, b[:])
-				continue
-			}
-			if int(ev.Fd) >= len(l.handles) {
-				continue
-			}
-			s := &l.handles[ev.Fd]
-			if s.h == nil || s.gen != ev.Pad {
-				continue // released earlier in this batch
-			}
-			s.h.ready(ev.Events)
+		l.dispatch(events[:n])
+	}
+}
+
+// dispatch hands a batch of epoll events to their sockets' owners.
+func (l *loop) dispatch(events []unix.EpollEvent) {
+	for _, ev := range events {
+		if ev.Fd == evfdSlot {
+			var b [8]byte
+			_, _ = rawRead(l.evfd, b[:])
+			continue
 		}
+		if int(ev.Fd) >= len(l.handles) {
+			continue
+		}
+		s := &l.handles[ev.Fd]
+		if s.h == nil || s.gen != ev.Pad || s.attached == l.batch {
+			continue // released or reused earlier in this batch
+		}
+		s.h.ready(ev.Events)
 	}
 }
 
@@ -225,11 +250,12 @@ const yieldEvery = 5 * time.Millisecond
 // shutdown closes what the loop holds; on the loop's goroutine.
 func (l *loop) shutdown() {
 	for i := range l.handles {
-		if s := &l.handles[i]; s.h != nil {
+		if s := &l.handles[i]; s.fd >= 0 {
 			unix.Close(s.fd)
-			s.h = nil
+			s.h, s.fd = nil, -1
 		}
 	}
+	l.idle = [2][]int32{}
 	unix.Close(l.evfd)
 	unix.Close(l.epfd)
 }
@@ -274,7 +300,7 @@ func (l *loop) register(fd int, h ioHandler, events uint32) (int32, error) {
 		l.free = append(l.free, slot)
 		return 0, err
 	}
-	s.fd, s.h = fd, h
+	s.fd, s.h, s.events = fd, h, events
 	return slot, nil
 }
 
@@ -282,15 +308,68 @@ func (l *loop) register(fd int, h ioHandler, events uint32) (int32, error) {
 // loop's goroutine. A failure leaves the old events, which the handlers
 // tolerate.
 func (l *loop) modify(slot int32, fd int, events uint32) {
-	ev := unix.EpollEvent{Events: events | unix.EPOLLET, Fd: slot, Pad: l.handles[slot].gen}
-	_ = rawEpollCtl(l.epfd, unix.EPOLL_CTL_MOD, fd, &ev)
+	s := &l.handles[slot]
+	if s.events == events {
+		return
+	}
+	ev := unix.EpollEvent{Events: events | unix.EPOLLET, Fd: slot, Pad: s.gen}
+	if rawEpollCtl(l.epfd, unix.EPOLL_CTL_MOD, fd, &ev) == nil {
+		s.events = events
+	}
 }
+
+// reuse takes an idle socket of the family, still
+// registered and without a handler until attach. ok is false when there
+// is none.
+func (l *loop) reuse(v6 bool) (slot int32, fd int, ok bool) {
+	f := family(v6)
+	idle := l.idle[f]
+	n := len(idle)
+	if n == 0 {
+		return -1, -1, false
+	}
+	slot = idle[n-1]
+	l.idle[f] = idle[:n-1]
+	return slot, l.handles[slot].fd, true
+}
+
+// attach gives a registered socket's events to h, watched for events;
+// on the loop's goroutine.
+func (l *loop) attach(slot int32, h ioHandler, events uint32) {
+	s := &l.handles[slot]
+	s.h, s.attached = h, l.batch
+	l.modify(slot, s.fd, events)
+}
+
+// recycle keeps a registered socket, disconnected, for a later check of
+// the family; on the loop's goroutine. The socket must be unconnected
+// (see rawDisconnect); beyond maxIdle of its family it is closed.
+func (l *loop) recycle(slot int32, v6 bool) {
+	f := family(v6)
+	if len(l.idle[f]) >= maxIdle {
+		l.release(slot)
+		return
+	}
+	l.handles[slot].h = nil
+	l.idle[f] = append(l.idle[f], slot)
+}
+
+func family(v6 bool) int {
+	if v6 {
+		return 1
+	}
+	return 0
+}
+
+// maxIdle bounds the idle sockets kept per family: as many as checks
+// that were in flight at once, in the usual case a few.
+const maxIdle = 64
 
 // release closes a registered descriptor (which also removes it from
 // epoll) and frees its slot; on the loop's goroutine.
 func (l *loop) release(slot int32) {
 	s := &l.handles[slot]
-	if s.h == nil {
+	if s.fd < 0 {
 		return
 	}
 	rawClose(s.fd)
@@ -312,6 +391,16 @@ func (l *loop) AfterFunc(d time.Duration, f func()) clock.Timer {
 	return t
 }
 
+// deadline is AfterFunc for a check's deadline: when it falls due, the
+// events of the loop's sockets that are ready by then are handled first,
+// so that a loop running late (a starved CPU, a burst of work) does not
+// fail a check whose answer came in time.
+func (l *loop) deadline(d time.Duration, f func()) clock.Timer {
+	t := &loopTimer{l: l, f: f, i: -1, afterIO: true}
+	t.Reset(d)
+	return t
+}
+
 // NewTimer returns a timer that sends the time on its channel after d.
 func (l *loop) NewTimer(d time.Duration) clock.Timer {
 	c := make(chan time.Time, 1)
@@ -328,11 +417,12 @@ func (l *loop) NewTimer(d time.Duration) clock.Timer {
 
 // loopTimer is a timer of the loop's heap.
 type loopTimer struct {
-	l    *loop
-	when time.Time
-	f    func()
-	c    chan time.Time
-	i    int // index in the heap; -1 when not pending
+	l       *loop
+	when    time.Time
+	f       func()
+	c       chan time.Time
+	i       int  // index in the heap; -1 when not pending
+	afterIO bool // see deadline
 }
 
 func (t *loopTimer) C() <-chan time.Time { return t.c }

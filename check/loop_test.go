@@ -7,13 +7,20 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
+	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/lvsctl/lvsctl/internal/clock"
 )
 
 func startedLoop(t *testing.T) *loop {
@@ -123,6 +130,76 @@ func TestLoopWakesForEarlierWork(t *testing.T) {
 	}
 }
 
+// readyFunc is an ioHandler.
+type readyFunc func(events uint32)
+
+func (f readyFunc) ready(events uint32) { f(events) }
+
+// TestLoopDeadlineAfterReadyIO: a loop running late handles the socket
+// events that came before a deadline fell due ahead of the deadline,
+// where an ordinary timer fires first.
+func TestLoopDeadlineAfterReadyIO(t *testing.T) {
+	noLeaks(t)
+	for _, tc := range []struct {
+		name     string
+		deadline bool
+		want     string
+	}{
+		{"deadline", true, "ready timer"},
+		{"ordinary timer", false, "timer ready"},
+	} {
+		l := startedLoop(t)
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var order []string // the loop's goroutine alone touches it
+		done := make(chan struct{})
+		step := func(s string) {
+			order = append(order, s)
+			if len(order) == 2 {
+				close(done)
+			}
+		}
+		registered := make(chan error, 1)
+		l.post(func() {
+			_, err := l.register(fds[0], readyFunc(func(uint32) { step("ready") }), unix.EPOLLIN)
+			registered <- err
+		})
+		if err := <-registered; err != nil {
+			t.Fatal(err)
+		}
+		// The loop is busy for 100 ms; the answer comes at once, the
+		// timer falls due at 20 ms.
+		busy := make(chan struct{})
+		l.post(func() {
+			close(busy)
+			time.Sleep(100 * time.Millisecond)
+		})
+		<-busy
+		if tc.deadline {
+			l.deadline(20*time.Millisecond, func() { step("timer") })
+		} else {
+			l.AfterFunc(20*time.Millisecond, func() { step("timer") })
+		}
+		if _, err := unix.Write(fds[1], []byte("HTTP/1.0 200 OK\r\n")); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: timed out", tc.name)
+		}
+		ran := make(chan string, 1)
+		l.post(func() { ran <- strings.Join(order, " ") })
+		if got := <-ran; got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
+		l.close()
+		unix.Close(fds[1])
+	}
+}
+
 // TestLoopPostOrder: posted functions run in order, on one goroutine.
 func TestLoopPostOrder(t *testing.T) {
 	noLeaks(t)
@@ -167,6 +244,21 @@ func openFDs(t *testing.T) int {
 	return len(es)
 }
 
+// startJobs gives s its jobs and starts it; the function returned stops
+// it.
+func startJobs(t *testing.T, s *Scheduler, jobs []Job) context.CancelFunc {
+	t.Helper()
+	if err := s.Update(jobs); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := s.Start(ctx); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	return cancel
+}
+
 // TestSchedulerOnLoop runs the Scheduler on the real clock, where HTTP
 // and TCP checks run on its event loop: a server that answers is up, one
 // that hangs times out at the deadline, a job removed with its check in
@@ -201,14 +293,8 @@ func TestSchedulerOnLoop(t *testing.T) {
 		{ID: "http-hang", Target: srv, Checker: HTTP{URLs: []URL{{Path: "/hang"}}}, Params: p},
 		{ID: "tcp-refused", Target: closed, Checker: TCP{}, Params: p},
 	}
-	if err := s.Update(jobs); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
+	cancel := startJobs(t, s, jobs)
 	defer cancel()
-	if err := s.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
 	want := map[string]bool{"http-up": true, "tcp-up": true, "http-hang": false, "tcp-refused": false}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -400,6 +486,69 @@ func TestLoopHTTPLeavesNoTimeWait(t *testing.T) {
 	}
 }
 
+// TestLoopHTTPReusesSockets: checks one after the other, to IPv4 and
+// IPv6 servers, use one socket of each family, each check a connection of
+// its own from a port of its own.
+func TestLoopHTTPReusesSockets(t *testing.T) {
+	noLeaks(t)
+	var mu sync.Mutex
+	ports := map[string]int{}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		ports[r.RemoteAddr]++
+		mu.Unlock()
+		io.WriteString(w, "ok\n")
+	})
+	servers := []Target{httpServer(t, "tcp4", "127.0.0.1:0", h, nil)}
+	if ln, err := net.Listen("tcp6", "[::1]:0"); err == nil {
+		ln.Close()
+		servers = append(servers, httpServer(t, "tcp6", "[::1]:0", h, nil))
+	}
+	results := 0
+	s := NewScheduler(Options{})
+	var jobs []Job
+	for i, srv := range servers {
+		// Half an interval apart: one check in flight at a time.
+		p := Params{Interval: 40 * time.Millisecond, Timeout: time.Second, Warmup: time.Millisecond + time.Duration(i)*20*time.Millisecond}
+		jobs = append(jobs, Job{ID: srv.String(), Target: srv, Checker: HTTP{}, Params: p, Observe: func(r Result) {
+			mu.Lock()
+			defer mu.Unlock()
+			results++
+			if !r.OK {
+				t.Errorf("check failed: %v", r.Err)
+			}
+		}})
+	}
+	cancel := startJobs(t, s, jobs)
+	defer cancel()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		mu.Lock()
+		n := results
+		mu.Unlock()
+		if n >= 10*len(servers) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d results in 10 s", n)
+		}
+	}
+	cancel()
+	s.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	if got := s.loop.opened; got != len(servers) {
+		t.Errorf("%d sockets opened for %d checks to %d servers, want %d", got, results, len(servers), len(servers))
+	}
+	for a, n := range ports {
+		if n > 1 {
+			t.Errorf("%d requests from %s, want one a connection", n, a)
+		}
+	}
+	if len(ports) < results {
+		t.Errorf("%d connections for %d checks", len(ports), results)
+	}
+}
+
 // timeWaits returns the IPv4 TCP connections of this network namespace
 // in TIME_WAIT with port at either end, as "local remote" addresses.
 func timeWaits(t *testing.T, port uint16) map[string]bool {
@@ -418,4 +567,42 @@ func timeWaits(t *testing.T, port uint16) map[string]bool {
 		}
 	}
 	return tw
+}
+
+// TestOnLoopOnly: a Scheduler on the real clock whose jobs are all
+// HTTP_GET and TCP_CHECK runs them all on its loop; one SSL_GET or UDP
+// check, or a fake clock, and it does not.
+func TestOnLoopOnly(t *testing.T) {
+	web := Target{Addr: netip.MustParseAddr("192.0.2.7"), Port: 80}
+	p := Params{Interval: time.Second, Timeout: time.Second}
+	plain := []Job{
+		{ID: "http", Target: web, Checker: HTTP{}, Params: p},
+		{ID: "tcp", Target: web, Checker: TCP{}, Params: p},
+	}
+	for _, tc := range []struct {
+		name string
+		jobs []Job
+		want bool
+	}{
+		{"none", nil, true},
+		{"http and tcp", plain, true},
+		{"and https", append(slices.Clone(plain), Job{ID: "https", Target: web, Checker: HTTP{TLS: &TLS{}}, Params: p}), false},
+		{"and udp", append(slices.Clone(plain), Job{ID: "udp", Target: web, Checker: UDP{}, Params: p}), false},
+		{"http with a digest", []Job{{ID: "d", Target: web, Checker: HTTP{URLs: []URL{{Path: "/", Digest: "9a0364b9e99bb480dd25e1f0284c8555"}}}, Params: p}}, false},
+	} {
+		s := NewScheduler(Options{})
+		if err := s.Update(tc.jobs); err != nil {
+			t.Fatal(err)
+		}
+		if got := s.OnLoopOnly(); got != tc.want {
+			t.Errorf("%s: OnLoopOnly %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	s := NewScheduler(Options{Clock: clock.NewFake(time.Unix(0, 0))})
+	if err := s.Update(plain); err != nil {
+		t.Fatal(err)
+	}
+	if s.OnLoopOnly() {
+		t.Error("OnLoopOnly on a fake clock")
+	}
 }

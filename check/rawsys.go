@@ -102,10 +102,16 @@ func rawGetsockoptInt(fd, level, opt int) (int, error) {
 	return int(v), nil
 }
 
-// rawAbortOnClose makes the coming close of fd reset the connection
-// (SO_LINGER with a zero timeout) instead of ending it with a FIN.
-func rawAbortOnClose(fd int) error {
-	l := unix.Linger{Onoff: 1, Linger: 0}
-	_, _, e := unix.RawSyscall6(unix.SYS_SETSOCKOPT, uintptr(fd), unix.SOL_SOCKET, unix.SO_LINGER, uintptr(unsafe.Pointer(&l)), unsafe.Sizeof(l), 0)
-	return errnoErr(e)
+// rawDisconnect dissolves fd's connection, with a reset when it is
+// established or the peer has closed, and leaves the socket unconnected
+// and unbound, to connect again (connect(2) with AF_UNSPEC); the error
+// the reset leaves pending on the socket is read off, so that the next
+// connection does not report it.
+func rawDisconnect(fd int) error {
+	sa := unix.RawSockaddrInet6{Family: unix.AF_UNSPEC}
+	if _, _, e := unix.RawSyscall(unix.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&sa)), unsafe.Sizeof(sa)); e != 0 {
+		return e
+	}
+	_, err := rawGetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
+	return err
 }

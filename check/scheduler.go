@@ -317,10 +317,31 @@ func (s *Scheduler) enqueueLocked(j *job) {
 	s.queue = append(s.queue, queued{j, j.gen})
 }
 
+// onLoopLocked tells whether j's checks run on the loop.
+func (s *Scheduler) onLoopLocked(j *job) (loopChecker, bool) {
+	lc, ok := j.Checker.(loopChecker)
+	return lc, ok && s.loop != nil && lc.onLoop(j.Target)
+}
+
+// OnLoopOnly reports whether every job's checks run on the event loop,
+// none in a goroutine of its own: true for HTTP_GET and TCP_CHECK without
+// TLS, digest or source address, on the real clock. A program that runs
+// nothing else much can then run on one CPU (see lvsctl monitor).
+func (s *Scheduler) OnLoopOnly() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, j := range s.jobs {
+		if _, ok := s.onLoopLocked(j); !ok {
+			return false
+		}
+	}
+	return s.loop != nil
+}
+
 // startLocked runs one check of j, with a deadline from the clock: on the
 // loop when the checker can, else in a goroutine of its own.
 func (s *Scheduler) startLocked(j *job) {
-	if lc, ok := j.Checker.(loopChecker); ok && s.loop != nil && lc.onLoop(j.Target) {
+	if lc, ok := s.onLoopLocked(j); ok {
 		a := j.onLoop
 		if a == nil {
 			a = newLoopRun(s, j)
@@ -345,7 +366,12 @@ func (s *Scheduler) beginLocked(j *job, cancel func()) uint64 {
 	j.started = s.clock.Now()
 	j.cancel = cancel
 	run, gen := j.run, j.gen
-	j.deadline = s.clock.AfterFunc(j.Params.Timeout, func() { s.expire(j, gen, run) })
+	expire := func() { s.expire(j, gen, run) }
+	if s.loop != nil {
+		j.deadline = s.loop.deadline(j.Params.Timeout, expire)
+	} else {
+		j.deadline = s.clock.AfterFunc(j.Params.Timeout, expire)
+	}
 	s.wg.Add(1)
 	return run
 }

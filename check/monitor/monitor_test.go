@@ -615,6 +615,8 @@ func TestRunSignals(t *testing.T) {
 	sigs := make(chan os.Signal, 1)
 	ready := make(chan *monitor.Monitor, 1)
 	loads := make(chan error, 1)
+	var checksMu sync.Mutex
+	var checks []bool // Checks's calls
 	conf := `virtual_server 192.0.2.100 80 {
     delay_loop 0.1
     lb_algo wlc
@@ -641,6 +643,11 @@ func TestRunSignals(t *testing.T) {
 			Signals: sigs, Log: lf, Cleanup: true,
 			Socket: filepath.Join(dir, "monitor.sock"),
 			Ready:  func(m *monitor.Monitor) { ready <- m },
+			Checks: func(onLoopOnly bool) {
+				checksMu.Lock()
+				defer checksMu.Unlock()
+				checks = append(checks, onLoopOnly)
+			},
 		})
 	}()
 	<-ready
@@ -696,6 +703,13 @@ func TestRunSignals(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+	// Checks was told at the start and at the good reload that the
+	// (test's) checks do not all run on the event loop.
+	checksMu.Lock()
+	if want := []bool{false, false}; !slices.Equal(checks, want) {
+		t.Errorf("Checks called with %v, want %v", checks, want)
+	}
+	checksMu.Unlock()
 	diff(t, "after cleanup", []string(nil), k.table(t))
 	if _, err := os.Stat(filepath.Join(dir, "monitor.sock")); err == nil {
 		t.Errorf("the status socket is left behind")

@@ -34,6 +34,10 @@ type RunOptions struct {
 	// Ready, when set, is called once the monitor has started, the status
 	// socket and metrics listener are up.
 	Ready func(*Monitor)
+	// Checks, when set, is called after the start and after each reload
+	// with whether every check runs on the scheduler's event loop
+	// (check.Scheduler.OnLoopOnly), for the caller to size the runtime.
+	Checks func(onLoopOnly bool)
 }
 
 // Run runs the monitor daemon for cfg until ctx ends or SIGTERM/SIGINT
@@ -78,6 +82,9 @@ func Run(ctx context.Context, cfg *Config, o RunOptions) error {
 	}
 	if err := m.Start(runCtx); err != nil {
 		return err
+	}
+	if o.Checks != nil {
+		o.Checks(m.sched.OnLoopOnly())
 	}
 	if o.Ready != nil {
 		o.Ready(m)
@@ -134,6 +141,10 @@ func reload(ctx context.Context, m *Monitor, o RunOptions) {
 	}
 	if err := m.Reload(ctx, cfg); err != nil {
 		m.log.Error("reload failed: the running configuration stays", "err", err)
+		return
+	}
+	if o.Checks != nil {
+		o.Checks(m.sched.OnLoopOnly())
 	}
 }
 

@@ -5,11 +5,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -238,5 +242,32 @@ func TestMonitorEndToEnd(t *testing.T) {
 	r := <-done
 	if r.code != 0 || !strings.Contains(r.err, `msg=ipvs op=add-destination rule="-a -t 192.0.2.100:80 -r 127.0.0.1:`) {
 		t.Errorf("exit %d, stderr:\n%s", r.code, r.err)
+	}
+}
+
+// TestProcsForChecks: the monitor runs on one CPU while every check runs
+// on the event loop, on all of them again when one does not, and leaves
+// GOMAXPROCS alone when the environment sets it.
+func TestProcsForChecks(t *testing.T) {
+	all := runtime.GOMAXPROCS(0)
+	defer runtime.GOMAXPROCS(all)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	t.Setenv("GOMAXPROCS", "")
+	os.Unsetenv("GOMAXPROCS")
+	f := procsForChecks(log)
+	if f == nil {
+		t.Fatal("no function without GOMAXPROCS in the environment")
+	}
+	f(true)
+	if n := runtime.GOMAXPROCS(0); n != 1 {
+		t.Errorf("checks on the loop only: GOMAXPROCS %d, want 1", n)
+	}
+	f(false)
+	if n := runtime.GOMAXPROCS(0); n != all {
+		t.Errorf("some checks in goroutines: GOMAXPROCS %d, want %d", n, all)
+	}
+	t.Setenv("GOMAXPROCS", "3")
+	if procsForChecks(log) != nil {
+		t.Error("GOMAXPROCS in the environment: the monitor sizes the runtime anyway")
 	}
 }
