@@ -362,8 +362,11 @@ func family(v6 bool) int {
 }
 
 // maxIdle bounds the idle sockets kept per family: as many as checks
-// that were in flight at once, in the usual case a few.
-const maxIdle = 64
+// that were in flight at once, up to the Scheduler's default bound on
+// them. A thousand checks a second under load have a hundred in flight
+// at times; a smaller pool would close sockets after such a peak only to
+// open them again at the next.
+const maxIdle = 1024
 
 // release closes a registered descriptor (which also removes it from
 // epoll) and frees its slot; on the loop's goroutine.
