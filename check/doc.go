@@ -20,9 +20,13 @@
 // by epoll events; the other checkers run Check in a goroutine. An HTTP_GET
 // on the loop reads the response until the server closes, as keepalived
 // does, then resets the connection, so that neither side keeps it in
-// TIME_WAIT; the verdict is taken from the status line. The loop's checks
-// and Check give the same verdicts and the same errors; the tests hold
-// both to it.
+// TIME_WAIT; the verdict is taken from the status line. The reset is a
+// disconnect, and the loop keeps the socket for a later check. A check's
+// deadline falls after the socket events ready by then are handled, so a
+// loop that runs late fails no check whose answer came in time. The
+// loop's checks and Check give the same verdicts and the same errors; the
+// tests hold both to it. Scheduler.OnLoopOnly tells a program whether all
+// its checks run on the loop (lvsctl monitor then runs on one CPU).
 //
 // The reference is keepalived 2.2 (keepalived.conf(5) of 2.2.7, its
 // check_*.c and ipwrapper.c). Where this package differs, it does so on
