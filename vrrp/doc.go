@@ -33,11 +33,13 @@
 // change, with instances matched by name. An unchanged instance is not
 // touched (no advert out of turn, no VIP change, its timers running on).
 // Priority, nopreempt, preempt_delay, advert_int, state, the gratuitous
-// ARP settings, the sync daemon switch, the VIP lists (same family) and
-// the notify scripts change in place (Instance.Reconfigure; a master swaps
-// the VIPs that changed and stays master). Any other change restarts that
-// instance alone: priority 0 advert if master, VIPs removed, notify stop,
-// then a start as at startup. Removed instances stop so; new ones start.
+// ARP settings, the sync daemon switch, the VIP lists (same family), the
+// notify scripts and the tracked scripts with their weights change in
+// place (Instance.Reconfigure; a master swaps the VIPs that changed,
+// advertises its new effective priority and stays master), so that
+// editing a maintenance script's weight and reloading moves no VIP. Any
+// other change restarts that instance alone: priority 0 advert if master,
+// VIPs removed, notify stop, then a start as at startup. Removed instances stop so; new ones start.
 // vrrp_scripts with the same settings keep their schedule and fall/rise
 // state. Everything that can fail is done before anything changes, so a
 // refused reload leaves the speaker as it was.

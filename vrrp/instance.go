@@ -314,10 +314,13 @@ func (c Config) withDefaults() Config {
 // and preempt_delay (a running delay is kept), the advert interval (from
 // the next advert on; a VRRPv3 backup keeps the interval it learnt from
 // its master), the gratuitous ARP settings, "state" (it only matters at
-// start) and the sync daemon switch. The instance's identity (Name,
-// Version, VRID, LocalAddr) and its tracking (Scripts, Interfaces) must
-// not change: that is ErrReconfigure, and the caller restarts the
-// instance instead.
+// start) and the sync daemon switch. The tracked scripts and their
+// weights change in place too: a script tracked before keeps its state, a
+// new one is unknown until ScriptChanged, and the change acts as a
+// script's result would (a failed weight-0 script is FAULT). The
+// instance's identity (Name, Version, VRID, LocalAddr) and its tracked
+// interfaces must not change: that is ErrReconfigure, and the caller
+// restarts the instance instead.
 func (in *Instance) Reconfigure(cfg Config) ([]Action, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("vrrp instance %q: %w", cfg.Name, err)
@@ -325,16 +328,28 @@ func (in *Instance) Reconfigure(cfg Config) ([]Action, error) {
 	cfg = cfg.withDefaults()
 	old := in.cfg
 	if cfg.Name != old.Name || cfg.Version != old.Version || cfg.VRID != old.VRID || cfg.LocalAddr != old.LocalAddr ||
-		!slices.Equal(cfg.Scripts, old.Scripts) || !slices.Equal(cfg.Interfaces, old.Interfaces) {
+		!slices.Equal(cfg.Interfaces, old.Interfaces) {
 		return nil, fmt.Errorf("vrrp instance %q: %w", cfg.Name, ErrReconfigure)
 	}
 	in.cfg = cfg
+	var acts []Action
+	if !slices.Equal(cfg.Scripts, old.Scripts) {
+		states := make(map[string]TrackState, len(cfg.Scripts))
+		for _, s := range cfg.Scripts {
+			st, ok := in.scripts[s.Name]
+			if !ok {
+				st = TrackUnknown
+			}
+			states[s.Name] = st
+		}
+		in.scripts = states
+		acts = in.trackChanged(acts)
+	}
 	if !(in.state == StateBackup && cfg.Version == Version3) {
 		// RFC 3768 §6.1: a v2 backup times the master with its own
 		// Advertisement_Interval; a v3 backup keeps the learnt one.
 		in.masterAdverInterval = cfg.AdvertInterval
 	}
-	var acts []Action
 	if in.state == StateMaster {
 		in.masterPriority = in.EffectivePriority()
 		if cfg.GARPRefresh != old.GARPRefresh {

@@ -31,13 +31,19 @@ type ReloadResult struct {
 //   - one whose changes are all of priority, nopreempt, preempt_delay,
 //     advert_int, state, the gratuitous ARP settings, the sync daemon
 //     switch, virtual_ipaddress(_excluded) (the same address family), the
-//     notify scripts or vrrp_skip_check_adv_addr is updated in place: a
-//     master adds the new VIPs (with gratuitous ARPs / NAs) and removes
-//     the dropped ones, and stays master;
+//     notify scripts, vrrp_skip_check_adv_addr or the tracked scripts and
+//     their weights is updated in place: a master adds the new VIPs (with
+//     gratuitous ARPs / NAs) and removes the dropped ones, its adverts
+//     carry the new effective priority, and it stays master unless a
+//     tracked weight-0 script has failed (FAULT, as the script's result
+//     would make it);
 //   - any other change (interface, virtual_router_id, version, source
 //     address, unicast peers, multicast group, authentication, tracked
-//     interfaces or scripts, a tracked vrrp_script's settings, sync group
-//     membership) stops the instance gracefully and starts it again;
+//     interfaces, sync group membership) stops the instance gracefully and
+//     starts it again;
+//   - a vrrp_script whose settings changed starts anew (its fall and rise
+//     counts from the start); the instances tracking it keep the state
+//     they had of it until its first result;
 //   - instances no longer configured stop gracefully, new ones start.
 //
 // cfg is checked in full first, and everything that can fail (source
@@ -93,7 +99,6 @@ const (
 func classify(old, new InstanceConfig, oldCfg, newCfg SpeakerConfig) reloadKind {
 	if !reflect.DeepEqual(restartFields(old), restartFields(new)) ||
 		vipFamily6(old) != vipFamily6(new) ||
-		!reflect.DeepEqual(trackedScripts(old, oldCfg), trackedScripts(new, newCfg)) ||
 		!reflect.DeepEqual(groupOf(old.Machine.Name, oldCfg), groupOf(new.Machine.Name, newCfg)) {
 		return reloadRestart
 	}
@@ -109,6 +114,7 @@ func restartFields(ic InstanceConfig) InstanceConfig {
 	m.Priority, m.NoPreempt, m.PreemptDelay, m.AdvertInterval, m.StartMaster = 0, false, 0, 0, false
 	m.GARPRepeat, m.GARPDelay, m.GARPRefresh, m.GARPRefreshRepeat, m.SyncDaemon = 0, 0, 0, 0, false
 	ic.VIPs, ic.ExcludedVIPs, ic.Notify, ic.SkipCheckAddrs = nil, nil, NotifyScripts{}, false
+	ic.TrackScripts = nil
 	return ic
 }
 
@@ -116,19 +122,6 @@ func restartFields(ic InstanceConfig) InstanceConfig {
 // multicast group when they are not configured.
 func vipFamily6(ic InstanceConfig) bool {
 	return len(ic.VIPs) > 0 && ic.VIPs[0].Prefix.Addr().Unmap().Is6()
-}
-
-// trackedScripts are the vrrp_scripts ic tracks, as configured.
-func trackedScripts(ic InstanceConfig, cfg SpeakerConfig) []ScriptConfig {
-	var out []ScriptConfig
-	for _, ts := range ic.TrackScripts {
-		for _, sc := range cfg.Scripts {
-			if sc.Name == ts.Name {
-				out = append(out, sc)
-			}
-		}
-	}
-	return out
 }
 
 // groupOf is the name and members of the sync group holding name (its
@@ -280,20 +273,17 @@ func (s *Speaker) reload(cfg SpeakerConfig, c compiled) (ReloadResult, error) {
 		s.watchLinks()
 	}
 	s.cfg = cfg
+	for _, u := range updates {
+		// A script it tracks now may have a result already.
+		s.learnScripts(u.old, true)
+	}
 	for _, nri := range fresh {
 		// The new machine learns what the speaker already knows of its
 		// links and scripts, then starts (RFC 5798 §6.4.1).
 		for _, ti := range nri.cfg.Machine.Interfaces {
 			s.step(nri, InterfaceChanged{Name: ti.Name, Up: s.links[ti.Name]}, false)
 		}
-		for _, ts := range nri.cfg.TrackScripts {
-			if st := s.scripts[ts.Name].tracker.State(); st != TrackUnknown {
-				if ts.Reverse {
-					st = map[TrackState]TrackState{TrackUp: TrackDown, TrackDown: TrackUp}[st]
-				}
-				s.step(nri, ScriptChanged{Name: trackedName(ts), State: st}, false)
-			}
-		}
+		s.learnScripts(nri, false)
 		s.step(nri, Startup{}, true)
 	}
 	s.log.Info("reloaded", "unchanged", res.Unchanged, "updated", res.Updated, "restarted", res.Restarted,
@@ -308,8 +298,25 @@ func mergeMachine(old, new *runInstance) Config {
 	mc := new.orig.Machine
 	mc.LocalAddr = old.cfg.Machine.LocalAddr
 	mc.Interfaces = old.cfg.Machine.Interfaces
-	mc.Scripts = old.cfg.Machine.Scripts
+	mc.Scripts = machineScripts(new.orig)
 	return mc
+}
+
+// learnScripts tells ri's machine the known state of each script it
+// tracks (propagate as for step).
+func (s *Speaker) learnScripts(ri *runInstance, propagate bool) {
+	for _, ts := range ri.cfg.TrackScripts {
+		rs := s.scripts[ts.Name]
+		if rs == nil {
+			continue
+		}
+		if st := rs.tracker.State(); st != TrackUnknown {
+			if ts.Reverse {
+				st = map[TrackState]TrackState{TrackUp: TrackDown, TrackDown: TrackUp}[st]
+			}
+			s.step(ri, ScriptChanged{Name: trackedName(ts), State: st}, propagate)
+		}
+	}
 }
 
 // stopInstance stops ri as keepalived stops an instance a reload drops:

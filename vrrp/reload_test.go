@@ -336,14 +336,17 @@ func TestReloadTrackScriptChange(t *testing.T) {
 	cfg := twoInstances()
 	cfg.Scripts = []ScriptConfig{{Name: "chk", Argv: []string{"/chk"}, Interval: time.Second}}
 	cfg.Instances[0].TrackScripts = []TrackScriptRef{{Name: "chk", Weight: 10}}
-	clk, s, _ := startMasters(t, cfg)
+	clk, s, by := startMasters(t, cfg)
 	defer s.stop(t)
 	if diff := cmp.Diff([]string{"VI_1 MASTER 160", "VI_2 MASTER 150"}, states(t, s)); diff != "" {
 		t.Errorf("states (-want +got):\n%s", diff)
 	}
-	// The same script tracked by a second instance as well: VI_2
-	// restarts and learns the script's state at once; VI_1 and the
+	// The same script tracked by a second instance as well: VI_2 learns
+	// the script's state at once and its effective priority changes in
+	// place, a master staying master (no priority 0 advert, no notify,
+	// VIPs untouched), as keepalived's reload keeps it; VI_1 and the
 	// script's schedule stay.
+	notifies, calls := len(s.exe.notifies()), s.net.callCount()
 	cfg2 := twoInstances()
 	cfg2.Scripts = cfg.Scripts
 	cfg2.Instances[0].TrackScripts = cfg.Instances[0].TrackScripts
@@ -352,14 +355,26 @@ func TestReloadTrackScriptChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(ReloadResult{Unchanged: []string{"VI_1"}, Restarted: []string{"VI_2"}}, res); diff != "" {
+	if diff := cmp.Diff(ReloadResult{Unchanged: []string{"VI_1"}, Updated: []string{"VI_2"}}, res); diff != "" {
 		t.Errorf("result (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]string{"VI_1 MASTER 160", "VI_2 BACKUP 170"}, states(t, s)); diff != "" {
+	if diff := cmp.Diff([]string{"VI_1 MASTER 160", "VI_2 MASTER 170"}, states(t, s)); diff != "" {
 		t.Errorf("states (-want +got):\n%s", diff)
+	}
+	if got := stops(by.heard(t)); len(got) > 0 {
+		t.Errorf("priority 0 adverts: %q", got)
+	}
+	if got := s.exe.notifies()[notifies:]; len(got) > 0 {
+		t.Errorf("notify runs %q after the reload", got)
+	}
+	if got := s.net.callsSince(calls); len(got) > 0 {
+		t.Errorf("network calls %q after the reload", got)
 	}
 	runs := s.exe.count()
 	run(t, clk, 1010*time.Millisecond, s)
+	if heard := by.heard(t); !slices.ContainsFunc(heard, func(h string) bool { return strings.HasPrefix(h, "52/170/") }) {
+		t.Errorf("VI_2's adverts after the reload %q, want priority 170", heard)
+	}
 	n := 0
 	for _, r := range s.exe.since(runs) {
 		if r[0] == "/chk" {
@@ -494,6 +509,60 @@ func TestReconfigure(t *testing.T) {
 				t.Errorf("priority %d, want %d", m.Status().Priority, c.Priority)
 			}
 		})
+	}
+}
+
+// TestReconfigureScripts: the tracked scripts change in place. A script
+// tracked before keeps its state under a new weight, a dropped one no
+// longer counts, a new one is unknown until its result, and a new weight-0
+// script already failed is FAULT as its result would make it.
+func TestReconfigureScripts(t *testing.T) {
+	clk := clock.NewFake(time.Unix(1e9, 0))
+	m, err := NewInstance(Config{Name: "VI_1", Version: Version3, VRID: 51, Priority: 150, AdvertInterval: 100 * time.Millisecond,
+		LocalAddr: netip.MustParseAddr("192.0.2.1"), GARPDelay: -1,
+		Scripts: []TrackedScript{{"maint", -60}, {"chk", 10}}}, clk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Step(Startup{})
+	m.Step(TimerFired{Timer: TimerMasterDown, Seq: m.armed[TimerMasterDown]})
+	m.Step(ScriptChanged{Name: "maint", State: TrackDown})
+	m.Step(ScriptChanged{Name: "chk", State: TrackUp})
+	if m.State() != StateMaster || m.EffectivePriority() != 100 {
+		t.Fatalf("before: %v %d, want MASTER 100", m.State(), m.EffectivePriority())
+	}
+	reconf := func(scripts ...TrackedScript) []Action {
+		t.Helper()
+		c := m.cfg
+		c.Scripts = scripts
+		acts, err := m.Reconfigure(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return acts
+	}
+	// The maintenance weight changed: still down, now -100.
+	if acts := reconf(TrackedScript{"maint", -100}, TrackedScript{"chk", 10}); len(acts) > 0 {
+		t.Errorf("weight change: actions %v", acts)
+	}
+	if m.State() != StateMaster || m.EffectivePriority() != 60 || m.masterPriority != 60 {
+		t.Errorf("weight change: %v %d (adverts %d), want MASTER 60", m.State(), m.EffectivePriority(), m.masterPriority)
+	}
+	// chk dropped, web added: web unknown counts nothing.
+	if acts := reconf(TrackedScript{"maint", -100}, TrackedScript{"web", 20}); len(acts) > 0 {
+		t.Errorf("scripts swapped: actions %v", acts)
+	}
+	if p := m.EffectivePriority(); p != 50 {
+		t.Errorf("scripts swapped: priority %d, want 50", p)
+	}
+	m.Step(ScriptChanged{Name: "web", State: TrackUp})
+	if p := m.EffectivePriority(); p != 70 {
+		t.Errorf("web up: priority %d, want 70", p)
+	}
+	// maint now weight 0 while down: FAULT, as a result would make it.
+	acts := reconf(TrackedScript{"maint", 0}, TrackedScript{"web", 20})
+	if m.State() != StateFault {
+		t.Errorf("weight-0 failed script: state %v, want FAULT (actions %v)", m.State(), acts)
 	}
 }
 

@@ -326,6 +326,20 @@ func (s *Speaker) withDev(v VIP, dev string) VIP {
 
 // trackedName is how a reversed track_script appears to the machine: a
 // name of its own whose state is the script's, inverted.
+// machineScripts is what ic's machine tracks of its scripts: a reversed
+// script under its own name, its weight negated.
+func machineScripts(ic InstanceConfig) []TrackedScript {
+	var out []TrackedScript
+	for _, ts := range ic.TrackScripts {
+		w := ts.Weight
+		if ts.Reverse {
+			w = -w
+		}
+		out = append(out, TrackedScript{Name: trackedName(ts), Weight: w})
+	}
+	return out
+}
+
 func trackedName(ts TrackScriptRef) string {
 	if ts.Reverse {
 		return "!" + ts.Name
@@ -398,14 +412,7 @@ func (s *Speaker) prepare(ri *runInstance) error {
 		}
 	}
 	mc.Interfaces = ifs
-	mc.Scripts = nil
-	for _, ts := range ic.TrackScripts {
-		w := ts.Weight
-		if ts.Reverse {
-			w = -w
-		}
-		mc.Scripts = append(mc.Scripts, TrackedScript{Name: trackedName(ts), Weight: w})
-	}
+	mc.Scripts = machineScripts(ic)
 	m, err := NewInstance(mc, s.env.Clock)
 	if err != nil {
 		return err

@@ -80,13 +80,16 @@ unchanged. Instances are matched by name. An unchanged instance is not
 touched: a MASTER stays MASTER, with no priority 0 advert and its VIPs in
 place. Changes to priority, nopreempt, preempt_delay, advert_int, state,
 the garp settings, virtual_ipaddress(_excluded) of the same address
-family and the notify scripts apply in place: a MASTER adds the new VIPs
-(with gratuitous ARPs / NAs), removes the dropped ones and stays MASTER.
-Any other change (interface, virtual_router_id, version, source address,
-unicast peers, authentication, tracked interfaces or scripts, a tracked
-vrrp_script's settings, sync group membership) stops that instance
-gracefully and starts it again. Removed instances stop gracefully; new
-ones start as at startup. Changes to the IPVS sync daemon's settings,
+family, the notify scripts and track_script (scripts and weights) apply
+in place: a MASTER adds the new VIPs (with gratuitous ARPs / NAs),
+removes the dropped ones, advertises its new effective priority and
+stays MASTER (FAULT if a weight-0 tracked script has failed). A
+vrrp_script whose settings changed starts anew; its instances keep what
+they knew of it until its first result. Any other change (interface,
+virtual_router_id, version, source address, unicast peers,
+authentication, track_interface, sync group membership) stops that
+instance gracefully and starts it again. Removed instances stop
+gracefully; new ones start as at startup. Changes to the IPVS sync daemon's settings,
 script_user and the status socket need a restart. Without -f, SIGHUP has
 nothing to re-read: it is logged and ignored.
 
