@@ -436,25 +436,27 @@ _lvsctl_ipvsadm() {
     _describe -t options 'ipvsadm option' opts
 }
 
+# (Not "path": in zsh that is $PATH as an array, and a local one empty
+# would hide the program that _lvsctl_save runs.)
 _lvsctl() {
     local prog=${words[1]:t}
     local cur=${words[CURRENT]}
     if [[ $prog != ipvsadm ]]; then
-        local path= i=2 lvsctl_p args
+        local cmdpath= i=2 lvsctl_p args
         local -a subs flags
-        while (( i < CURRENT )) && _lvsctl_sub "$path" "${words[i]}"; do
-            path=$lvsctl_p
+        while (( i < CURRENT )) && _lvsctl_sub "$cmdpath" "${words[i]}"; do
+            cmdpath=$lvsctl_p
             (( i++ ))
         done
-        if [[ -n $path ]]; then
-            _lvsctl_tree "$path"
+        if [[ -n $cmdpath ]]; then
+            _lvsctl_tree "$cmdpath"
             local prev=${words[CURRENT-1]}
             if [[ $cur == --*=* ]]; then
                 compset -P '*='
-                _lvsctl_flagvalue "$path" "${cur%%=*}"
+                _lvsctl_flagvalue "$cmdpath" "${cur%%=*}"
                 return
             fi
-            if (( CURRENT > i )) && [[ $prev == -* ]] && _lvsctl_flagvalue "$path" "$prev"; then
+            if (( CURRENT > i )) && [[ $prev == -* ]] && _lvsctl_flagvalue "$cmdpath" "$prev"; then
                 return
             fi
             if [[ $cur == -* ]]; then

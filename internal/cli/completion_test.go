@@ -2,14 +2,17 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -315,14 +318,10 @@ func TestShellSyntax(t *testing.T) {
 	}
 }
 
-// TestFishCompletion asks fish itself (complete -C) for candidates.
-func TestFishCompletion(t *testing.T) {
-	fish := requireShell(t, "fish", "fish")
-	dir := t.TempDir()
-	script := filepath.Join(dir, "lvsctl.fish")
-	if err := os.WriteFile(script, generated(t, "fish"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+// listingBin makes dir/bin with an lvsctl and an ipvsadm that print
+// saveListing, for the completion scripts' "-S -n", and returns it.
+func listingBin(t *testing.T, dir string) string {
+	t.Helper()
 	bin := filepath.Join(dir, "bin")
 	if err := os.Mkdir(bin, 0o755); err != nil {
 		t.Fatal(err)
@@ -333,26 +332,135 @@ func TestFishCompletion(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	tests := []struct {
-		line string
-		want []string
-	}{
-		{"lvsctl fwmark ", []string{"add", "del", "flush", "list", "service"}},
-		{"lvsctl fwmark add --proto ", []string{"sctp", "tcp", "udp"}},
-		{"lvsctl vrrp run --state ", []string{"BACKUP", "MASTER"}},
-		{"lvsctl -E -t ", []string{"192.0.2.1:80", "192.0.2.2:443", "[2001:db8::1]:80"}},
-		{"ipvsadm -d -t 192.0.2.1:80 -r ", []string{"198.51.100.7:80", "198.51.100.8:80"}},
-		{"ipvsadm -A -t 192.0.2.9:80 -s w", []string{"wlc", "wrr"}},
-		{"ipvsadm -a -t 192.0.2.1:80 -r 198.51.100.9 --tun-type ", []string{"gre", "gue", "ipip"}},
-		{"lvsctl completion ", []string{"bash", "fish", "zsh"}},
+	return bin
+}
+
+// shellCases are lines and the candidates fish and zsh offer for them,
+// sorted, with listingBin's table.
+var shellCases = []struct {
+	line string
+	want []string
+}{
+	{"lvsctl fwmark ", []string{"add", "del", "flush", "list", "service"}},
+	{"lvsctl fwmark add --proto ", []string{"sctp", "tcp", "udp"}},
+	{"lvsctl vrrp run --state ", []string{"BACKUP", "MASTER"}},
+	{"lvsctl monitor --check ", []string{"dns", "http", "https", "ping", "script", "tcp", "udp"}},
+	{"lvsctl -E -t ", []string{"192.0.2.1:80", "192.0.2.2:443", "[2001:db8::1]:80"}},
+	{"ipvsadm -d -t 192.0.2.1:80 -r ", []string{"198.51.100.7:80", "198.51.100.8:80"}},
+	{"ipvsadm -A -t 192.0.2.9:80 -s w", []string{"wlc", "wrr"}},
+	{"ipvsadm -a -t 192.0.2.1:80 -r 198.51.100.9 --tun-type ", []string{"gre", "gue", "ipip"}},
+	{"lvsctl completion ", []string{"bash", "fish", "zsh"}},
+}
+
+// TestFishCompletion asks fish itself (complete -C) for candidates.
+func TestFishCompletion(t *testing.T) {
+	fish := requireShell(t, "fish", "fish")
+	dir := t.TempDir()
+	script := filepath.Join(dir, "lvsctl.fish")
+	if err := os.WriteFile(script, generated(t, "fish"), 0o644); err != nil {
+		t.Fatal(err)
 	}
-	for _, tt := range tests {
+	bin := listingBin(t, dir)
+	for _, tt := range shellCases {
 		t.Run(tt.line, func(t *testing.T) {
 			cmd := exec.Command(fish, "--no-config", "-c", "source "+script+"; complete -C "+bashQuote(tt.line))
 			cmd.Env = append(os.Environ(), "PATH="+bin+":/usr/bin:/bin")
 			got := fishCandidates(t, cmd)
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// zshDriver runs an interactive zsh on a pseudo-terminal (zsh/zpty) with
+// the completion system loaded from the directory $1, types the line $2
+// and ^D (list the choices), and prints what the terminal showed, up to
+// a marker. It types only once the prompt after READY is out: zle has
+// the terminal then, and before it the terminal's own line editing would
+// take ^D.
+const zshDriver = `zmodload zsh/zpty || exit 3
+zpty z 'zsh -f -i'
+zpty -w z "PS1='%% ' RPS1='' LISTMAX=100000; fpath=($1 \$fpath); autoload -Uz compinit; compinit -u -D; zstyle ':completion:*' verbose no; zstyle ':completion:*' list-prompt ''; print -r R''EADY"
+zpty -r z out '*READY*% *' || exit 4
+zpty -n -w z "$2"$'\x04'
+zpty -n -w z $'\x15print -r E\'\'ND\r'
+zpty -r z out '*END*' || exit 5
+print -r -- "$out"
+zpty -d z
+`
+
+// zshListing returns the words zsh listed below line in a zshDriver
+// transcript, sorted.
+func zshListing(transcript, line string) []string {
+	esc := regexp.MustCompile("\x1b\\[[0-9;?]*[A-Za-z]")
+	// Below the listing zle moves the cursor up (ESC [ A) and draws the
+	// line again: a line of its own here.
+	transcript = strings.ReplaceAll(transcript, "\x1b[A", "\n")
+	var lines []string
+	for _, l := range strings.Split(esc.ReplaceAllString(transcript, ""), "\n") {
+		var b []rune
+		for _, r := range l {
+			switch {
+			case r == '\b':
+				if len(b) > 0 {
+					b = b[:len(b)-1]
+				}
+			case r == '\r':
+			default:
+				b = append(b, r)
+			}
+		}
+		lines = append(lines, string(b))
+	}
+	want := strings.TrimSpace(line)
+	var got []string
+	for i, l := range lines {
+		if !strings.HasSuffix(strings.TrimRight(l, " "), want) {
+			continue
+		}
+		for _, l := range lines[i+1:] {
+			if strings.Contains(l, want) || strings.Contains(l, "print -r") {
+				break
+			}
+			got = append(got, strings.Fields(l)...)
+		}
+		break
+	}
+	sort.Strings(got)
+	return got
+}
+
+// TestZshCompletion types lines into an interactive zsh with the
+// completion system and the generated _lvsctl loaded, and reads what it
+// lists.
+func TestZshCompletion(t *testing.T) {
+	zsh := requireShell(t, "zsh", "zsh")
+	dir := t.TempDir()
+	fn := filepath.Join(dir, "functions")
+	if err := os.Mkdir(fn, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(fn, "_lvsctl"), generated(t, "zsh"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	driver := filepath.Join(dir, "drive.zsh")
+	if err := os.WriteFile(driver, []byte(zshDriver), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bin := listingBin(t, dir)
+	for _, tt := range shellCases {
+		t.Run(tt.line, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, zsh, "-f", driver, fn, tt.line)
+			cmd.Env = append(os.Environ(), "PATH="+bin+":/usr/bin:/bin", "HOME="+dir, "TERM=xterm")
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("zsh: %v\n%q", err, out)
+			}
+			if diff := cmp.Diff(tt.want, zshListing(string(out), tt.line)); diff != "" {
+				t.Errorf("(-want +got):\n%s\ntranscript %q", diff, out)
 			}
 		})
 	}
