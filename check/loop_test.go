@@ -169,22 +169,24 @@ func TestLoopDeadlineAfterReadyIO(t *testing.T) {
 		if err := <-registered; err != nil {
 			t.Fatal(err)
 		}
-		// The loop is busy for 100 ms; the answer comes at once, the
-		// timer falls due at 20 ms.
-		busy := make(chan struct{})
+		// The loop is busy until both the answer is in and the timer
+		// has fallen due.
+		busy, release := make(chan struct{}), make(chan struct{})
 		l.post(func() {
 			close(busy)
-			time.Sleep(100 * time.Millisecond)
+			<-release
 		})
 		<-busy
 		if tc.deadline {
-			l.deadline(20*time.Millisecond, func() { step("timer") })
+			l.deadline(10*time.Millisecond, func() { step("timer") })
 		} else {
-			l.AfterFunc(20*time.Millisecond, func() { step("timer") })
+			l.AfterFunc(10*time.Millisecond, func() { step("timer") })
 		}
 		if _, err := unix.Write(fds[1], []byte("HTTP/1.0 200 OK\r\n")); err != nil {
 			t.Fatal(err)
 		}
+		time.Sleep(30 * time.Millisecond)
+		close(release)
 		select {
 		case <-done:
 		case <-time.After(5 * time.Second):
