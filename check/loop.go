@@ -318,9 +318,8 @@ func (l *loop) modify(slot int32, fd int, events uint32) {
 	}
 }
 
-// reuse takes an idle socket of the family, still
-// registered and without a handler until attach. ok is false when there
-// is none.
+// reuse takes an idle socket of the family, still registered and without
+// a handler until attach. ok is false when there is none.
 func (l *loop) reuse(v6 bool) (slot int32, fd int, ok bool) {
 	f := family(v6)
 	idle := l.idle[f]
