@@ -88,7 +88,7 @@ run in_ns fw-director lvsctl fwmark list
 in_ns fw-rs1 lvsctl realserver down
 in_ns fw-rs2 lvsctl realserver down
 for ns in fw-director fw-rs1 fw-rs2 fw-c1 fw-c2; do
-	for pid in $(ip netns pids $ns); do kill "$pid"; done
+	for pid in $(ip netns pids $ns); do kill "$pid" 2>/dev/null || true; done
 	ip netns del $ns
 done
 ip link del br-fwm

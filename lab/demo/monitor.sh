@@ -49,7 +49,9 @@ start_httpd() { # start_httpd NS
 	in_ns "$1" httpd -p 80 -h /srv/$1
 }
 stop_httpd() { # stop_httpd NS
-	for pid in $(ip netns pids "$1"); do kill "$pid"; done
+	# httpd forks for each connection: a child listed here may have
+	# ended (its check done) by the time it is killed.
+	for pid in $(ip netns pids "$1"); do kill "$pid" 2>/dev/null || true; done
 }
 for ns in mon-rs1 mon-rs2 mon-sorry; do start_httpd $ns; done
 
@@ -167,11 +169,11 @@ sed -n 's/.*msg=ipvs op=[^ ]* rule="\([^"]*\)".*/   ipvsadm \1/p' $DIR/monitor.e
 
 say "Taking it away again"
 note "SIGTERM leaves the table as it is; --cleanup would remove what it added."
-for pid in $(ip netns pids mon-director); do kill "$pid"; done
+for pid in $(ip netns pids mon-director); do kill "$pid" 2>/dev/null || true; done
 sleep 0.5
 in_ns mon-director lvsctl -C
 for ns in mon-director mon-rs1 mon-rs2 mon-sorry; do
-	for pid in $(ip netns pids $ns); do kill "$pid"; done
+	for pid in $(ip netns pids $ns); do kill "$pid" 2>/dev/null || true; done
 	ip netns del $ns
 done
 ip link del br-mon
