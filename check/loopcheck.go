@@ -64,7 +64,6 @@ type sock struct {
 	slot  int32 // -1 until watched
 	dst   netip.AddrPort
 	state sockState
-	out   bool // watched for EPOLLOUT
 	v6    bool
 	// ended: the server closed its end after the response, and close
 	// keeps the socket for another check (see drain).
@@ -75,7 +74,7 @@ type sock struct {
 // then registers it with the loop, and the connection's outcome arrives
 // as events.
 func (s *sock) dial(l *loop, dst netip.AddrPort) error {
-	s.l, s.dst, s.state, s.fd, s.slot, s.out, s.ended = l, dst, stConnecting, -1, -1, false, false
+	s.l, s.dst, s.state, s.fd, s.slot, s.ended = l, dst, stConnecting, -1, -1, false
 	s.v6 = !dst.Addr().Unmap().Is4()
 	if slot, fd, ok := l.reuse(s.v6); ok {
 		s.fd, s.slot = fd, slot
@@ -105,23 +104,22 @@ func (s *sock) dial(l *loop, dst netip.AddrPort) error {
 func (s *sock) watch(h ioHandler, events uint32) error {
 	if s.slot >= 0 {
 		s.l.attach(s.slot, h, events)
-		s.out = s.l.handles[s.slot].events&unix.EPOLLOUT != 0
 		return nil
 	}
 	slot, err := s.l.register(s.fd, h, events)
 	if err != nil {
 		return s.dialError(os.NewSyscallError("epoll_ctl", err))
 	}
-	s.slot, s.out = slot, events&unix.EPOLLOUT != 0
+	s.slot = slot
 	return nil
 }
 
 // readOnly stops EPOLLOUT events, once the request is sent: the ACKs of
-// the request would otherwise wake the loop for nothing.
+// the request would otherwise wake the loop for nothing. (modify makes
+// no system call when the events are already these.)
 func (s *sock) readOnly() {
-	if s.out && s.slot >= 0 {
+	if s.slot >= 0 {
 		s.l.modify(s.slot, s.fd, unix.EPOLLIN|unix.EPOLLRDHUP)
-		s.out = false
 	}
 }
 
